@@ -1,0 +1,202 @@
+"""The Handle REST API (`/api/handles/...`), compatible with Handle.Net v9 clients.
+
+Lean on purpose: this module is the resolution hot path and imports nothing of GraphQL.
+See docs/handle-rest.md for the behaviour of every route.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from idnode.api.handles.responses import (
+    SUCCESS,
+    VALUES_NOT_FOUND,
+    error_reply,
+    record_body,
+    reply,
+)
+from idnode.domain.access import Principal
+from idnode.domain.errors import (
+    IdnodeError,
+    InvalidHandleError,
+    InvalidValueError,
+    PayloadTooLargeError,
+)
+from idnode.domain.records import MAX_VALUES
+from idnode.domain.values import Value, parse_values
+from idnode.node import current_node
+from idnode.observability import logger
+
+ROUTE_BASE = "/api/handles"
+app = APIGatewayHttpResolver()
+
+
+def _params(name: str) -> list[str]:
+    """All values of a query parameter (API Gateway joins repeats with commas)."""
+    raw = app.current_event.query_string_parameters or {}
+    value = raw.get(name)
+    if value is None:
+        return []
+    return [part for part in value.split(",") if part != ""]
+
+
+def _flag(name: str) -> bool:
+    values = _params(name)
+    return bool(values) and values[-1].lower() in {"true", "1", "yes"}
+
+
+def _indexes() -> list[int]:
+    out = []
+    for raw in _params("index"):
+        if not raw.strip().isdigit():
+            raise InvalidValueError(f"index {raw!r} is not a number")
+        out.append(int(raw))
+    return out
+
+
+def _handle_from_path() -> str:
+    """The handle as requested: API Gateway's decoded `{handle+}`, else the raw path's tail."""
+    event = app.current_event
+    handle = (event.path_parameters or {}).get("handle")
+    if handle is None:
+        path = event.raw_path or event.path
+        marker = path.find(ROUTE_BASE + "/")
+        handle = unquote(path[marker + len(ROUTE_BASE) + 1 :]) if marker >= 0 else ""
+    return handle
+
+
+def _caller() -> Principal:
+    return current_node().callers.authenticate(app.current_event.get_header_value("authorization"))
+
+
+def _body_values() -> list[Value]:
+    event = app.current_event
+    body = event.decoded_body or ""
+    limit = current_node().settings.max_body_bytes
+    if len(body.encode()) > limit:
+        raise PayloadTooLargeError(f"the request body is larger than {limit} bytes")
+    try:
+        document: Any = json.loads(body) if body else None
+    except ValueError:
+        raise InvalidValueError("the request body is not JSON") from None
+    if not isinstance(document, dict) or "values" not in document:
+        raise InvalidValueError('the request body must be a JSON object with "values"')
+    return parse_values(document["values"], max_values=MAX_VALUES)
+
+
+def _cache_headers(values: tuple[Value, ...], private: bool) -> dict[str, str]:
+    # Public answers may be cached for the shortest TTL among the values returned.
+    if private or not values:
+        return {"Cache-Control": "no-store"}
+    return {"Cache-Control": f"public, max-age={min(v.ttl for v in values)}"}
+
+
+@app.get(f"{ROUTE_BASE}/.+")
+def resolve() -> Response:
+    handle = _handle_from_path()
+    caller = _caller()
+    result = current_node().registry.resolve(
+        handle, caller, _params("type"), _indexes(), public_only=_flag("publicOnly")
+    )
+    private = _flag("auth") or caller.authenticated or result.includes_restricted
+    headers = _cache_headers(result.values, private)
+    if result.filtered and not result.values:
+        return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle}, headers)
+    return reply(200, record_body(handle, result.values), headers)
+
+
+@app.put(f"{ROUTE_BASE}/.+")
+def put() -> Response:
+    handle = _handle_from_path()
+    caller = _caller()
+    registry = current_node().registry
+    values = _body_values()
+    if _flag("mintNewSuffix"):
+        record = registry.mint(handle.rstrip("/"), values, caller)
+        return reply(201, {"responseCode": SUCCESS, "handle": record.handle.name})
+    overwrite = _params("overwrite")
+    if not overwrite or overwrite[-1].lower() != "true":
+        registry.create(handle, values, caller)
+        return reply(201, {"responseCode": SUCCESS, "handle": handle})
+    indexes = _indexes()
+    if indexes:
+        wanted = set(indexes)
+        missing = wanted - {v.index for v in values}
+        if missing:
+            raise InvalidValueError(
+                f"the body has no value for index {', '.join(map(str, sorted(missing)))}",
+                handle=handle,
+            )
+        registry.upsert_values(handle, [v for v in values if v.index in wanted], caller)
+        return reply(200, {"responseCode": SUCCESS, "handle": handle})
+    _, created = registry.put(handle, values, caller)
+    return reply(201 if created else 200, {"responseCode": SUCCESS, "handle": handle})
+
+
+@app.delete(f"{ROUTE_BASE}/.+")
+def delete() -> Response:
+    handle = _handle_from_path()
+    caller = _caller()
+    registry = current_node().registry
+    indexes = _indexes()
+    if indexes:
+        registry.remove_values(handle, indexes, caller)
+    else:
+        registry.delete(handle, caller)
+    return reply(200, {"responseCode": SUCCESS, "handle": handle})
+
+
+@app.get(ROUTE_BASE)
+def list_handles() -> Response:
+    prefixes = _params("prefix")
+    if not prefixes:
+        raise InvalidHandleError("name the prefix to list: ?prefix=...")
+    prefix = prefixes[-1]
+    page_size = _int_param("pageSize", 100)
+    cursor = (_params("cursor") or [None])[-1]
+    page = current_node().registry.list(prefix, _caller(), page_size, cursor)
+    body: dict[str, Any] = {
+        "responseCode": SUCCESS,
+        "prefix": prefix,
+        "pageSize": page_size,
+        "handles": [r.handle.name for r in page.items],
+    }
+    if page.next_cursor:
+        body["nextCursor"] = page.next_cursor
+    return reply(200, body, {"Cache-Control": "no-store"})
+
+
+def _int_param(name: str, default: int) -> int:
+    values = _params(name)
+    if not values:
+        return default
+    if not values[-1].isdigit():
+        raise InvalidValueError(f"{name} must be a positive integer")
+    return int(values[-1])
+
+
+@app.exception_handler(IdnodeError)
+def expected_error(error: IdnodeError) -> Response:
+    return error_reply(error, _handle_or_none())
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    logger.exception("unexpected error in the Handle API")
+    return reply(500, {"responseCode": 2, "handle": _handle_or_none() or "", "message": "internal error"})
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    return reply(404, {"responseCode": 2, "handle": "", "message": "no such route"})
+
+
+def _handle_or_none() -> str | None:
+    try:
+        return _handle_from_path() or None
+    except Exception:  # noqa: BLE001 - only used to decorate an error reply
+        return None

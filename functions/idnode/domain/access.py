@@ -1,0 +1,186 @@
+"""Who may do what: principals, roles and HS_ADMIN rights.
+
+The rule (docs/security.md):
+1. Anonymous callers read public values only and never write.
+2. Platform admins may do anything; auditors read everything and write nothing.
+3. Every other write needs the identifier's prefix to be one the caller administers
+   (enterprise users through their enterprise, admin identities through their credential).
+4. Inside its prefix, an admin identity is further bound by the record's HS_ADMIN values:
+   when a record has any, one must name the identity and grant each right the change needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum, IntEnum, StrEnum
+
+from idnode.domain.errors import AuthenticationRequiredError, NotAuthorisedError
+from idnode.domain.handles import Handle, fold_case
+from idnode.domain.records import Record
+from idnode.domain.values import DataFormat, Value
+
+HS_ADMIN = "HS_ADMIN"
+
+
+class Role(StrEnum):
+    """Cognito user-pool groups."""
+
+    PLATFORM_ADMIN = "platform-admin"
+    AUDITOR = "auditor"
+    ENTERPRISE_ADMIN = "enterprise-admin"
+    ENTERPRISE_USER = "enterprise-user"
+
+
+class Right(IntEnum):
+    """Positions in HS_ADMIN's 12-character permission string (RFC 3651)."""
+
+    ADD_HANDLE = 0
+    DELETE_HANDLE = 1
+    ADD_NA = 2
+    DELETE_NA = 3
+    MODIFY_VALUE = 4
+    REMOVE_VALUE = 5
+    ADD_VALUE = 6
+    READ_VALUE = 7
+    MODIFY_ADMIN = 8
+    REMOVE_ADMIN = 9
+    ADD_ADMIN = 10
+    LIST_HANDLES = 11
+
+
+class PrincipalKind(Enum):
+    ANONYMOUS = "anonymous"
+    USER = "user"  # a person, authenticated by a Cognito ID token
+    ADMIN_IDENTITY = "admin-identity"  # `index:handle` with a secret, Handle REST
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: PrincipalKind
+    name: str = "anonymous"
+    roles: frozenset[Role] = frozenset()
+    prefixes: frozenset[str] = frozenset()  # case-folded prefixes the caller administers
+    enterprise: str | None = None
+    admin_handle: str | None = None
+    admin_index: int = 0
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind is not PrincipalKind.ANONYMOUS
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    def administers(self, prefix: str) -> bool:
+        return self.has(Role.PLATFORM_ADMIN) or fold_case(prefix) in self.prefixes
+
+
+ANONYMOUS = Principal(kind=PrincipalKind.ANONYMOUS)
+
+
+def user(
+    username: str, roles: Iterable[str], enterprise: str | None, prefixes: Iterable[str]
+) -> Principal:
+    """A person; unknown group names are ignored."""
+    known = frozenset(Role(r) for r in roles if r in Role._value2member_map_)
+    return Principal(
+        kind=PrincipalKind.USER,
+        name=username,
+        roles=known,
+        enterprise=enterprise,
+        prefixes=frozenset(fold_case(p) for p in prefixes),
+    )
+
+
+def admin_identity(index: int, handle: str, prefixes: Iterable[str]) -> Principal:
+    return Principal(
+        kind=PrincipalKind.ADMIN_IDENTITY,
+        name=f"{index}:{handle}",
+        prefixes=frozenset(fold_case(p) for p in prefixes),
+        admin_handle=handle,
+        admin_index=index,
+    )
+
+
+def _grants(value: Value, principal: Principal, rights: Iterable[Right]) -> bool:
+    if value.type != HS_ADMIN or value.data.format is not DataFormat.ADMIN:
+        return False
+    ref = value.data.value
+    if fold_case(ref["handle"]) != fold_case(principal.admin_handle or ""):
+        return False
+    if ref["index"] not in (0, principal.admin_index):
+        return False
+    bits = ref["permissions"]
+    return all(bits[r] == "1" for r in rights)
+
+
+def rights_for_change(before: Record | None, after: Record | None) -> set[Right]:
+    """The HS_ADMIN rights a change from `before` to `after` needs."""
+    if before is None:
+        return {Right.ADD_HANDLE}
+    if after is None:
+        return {Right.DELETE_HANDLE}
+    old = {v.index: v for v in before.values}
+    new = {v.index: v for v in after.values}
+    needed: set[Right] = set()
+    for index in old.keys() - new.keys():
+        is_admin = old[index].type == HS_ADMIN
+        needed.add(Right.REMOVE_ADMIN if is_admin else Right.REMOVE_VALUE)
+    for index, value in new.items():
+        is_admin = value.type == HS_ADMIN
+        if index not in old:
+            needed.add(Right.ADD_ADMIN if is_admin else Right.ADD_VALUE)
+        elif _content(old[index]) != _content(value):
+            needed.add(Right.MODIFY_ADMIN if is_admin else Right.MODIFY_VALUE)
+    return needed
+
+
+def _content(value: Value) -> tuple[object, ...]:
+    return (value.type, value.data, value.ttl, value.permissions)
+
+
+def authorise_write(
+    principal: Principal, handle: Handle, before: Record | None, after: Record | None
+) -> None:
+    """Raise unless `principal` may change `handle` from `before` to `after`."""
+    if not principal.authenticated:
+        raise AuthenticationRequiredError(
+            "changing identifiers needs authentication", handle=handle.name
+        )
+    if principal.has(Role.PLATFORM_ADMIN):
+        return
+    if principal.kind is PrincipalKind.USER and not (
+        principal.has(Role.ENTERPRISE_ADMIN) or principal.has(Role.ENTERPRISE_USER)
+    ):
+        raise NotAuthorisedError(
+            f"{principal.name} has no role that may change identifiers", handle=handle.name
+        )
+    if not principal.administers(handle.prefix):
+        raise NotAuthorisedError(
+            f"{principal.name} may not change identifiers under prefix {handle.prefix}",
+            handle=handle.name,
+        )
+    if principal.kind is PrincipalKind.ADMIN_IDENTITY and before is not None:
+        admins = [v for v in before.values if v.type == HS_ADMIN]
+        needed = rights_for_change(before, after)
+        if admins and not any(_grants(v, principal, needed) for v in admins):
+            names = ", ".join(sorted(r.name.lower().replace("_", " ") for r in needed))
+            raise NotAuthorisedError(
+                f"the HS_ADMIN values of {handle.name} do not grant {principal.name}: {names}",
+                handle=handle.name,
+            )
+
+
+def may_see_restricted(principal: Principal, handle: Handle) -> bool:
+    """Restricted values are readable by auditors and by whoever administers the prefix."""
+    return principal.has(Role.AUDITOR) or principal.administers(handle.prefix)
+
+
+def authorise_list(principal: Principal, prefix: str) -> None:
+    """Listing a prefix's identifiers is for its administrators, auditors and platform admins."""
+    if not principal.authenticated:
+        raise AuthenticationRequiredError("listing identifiers needs authentication")
+    if principal.has(Role.AUDITOR) or principal.administers(prefix):
+        return
+    raise NotAuthorisedError(f"{principal.name} may not list identifiers under prefix {prefix}")

@@ -1,0 +1,214 @@
+"""Identifier registration and resolution: the use cases behind GraphQL and Handle REST."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from idnode.domain.access import (
+    Principal,
+    authorise_list,
+    authorise_write,
+    may_see_restricted,
+)
+from idnode.domain.errors import (
+    ConcurrentUpdateError,
+    HandleAlreadyExistsError,
+    HandleNotFoundError,
+    InvalidValueError,
+    PrefixNotServedError,
+)
+from idnode.domain.handles import Handle, fold_case, is_under, validate_prefix
+from idnode.domain.prefixes import Prefix
+from idnode.domain.records import Record, new_record
+from idnode.domain.values import Value
+from idnode.store.pages import Page
+
+MAX_PAGE_SIZE = 1000
+
+
+class Identifiers(Protocol):
+    def get(self, handle: Handle) -> Record | None: ...
+    def create(self, record: Record) -> Record: ...
+    def save(self, record: Record) -> Record: ...
+    def delete(self, record: Record) -> None: ...
+    def list_by_prefix(self, prefix: str, limit: int, cursor: str | None) -> Page[Record]: ...
+
+
+class Prefixes(Protocol):
+    def get(self, prefix: str) -> Prefix | None: ...
+    def prefixes_of(self, enterprise: str) -> list[str]: ...
+
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A resolved record and the values this reader asked for and may see."""
+
+    record: Record
+    values: tuple[Value, ...]
+    filtered: bool
+    includes_restricted: bool
+
+
+Change = Callable[[Record, datetime], Record]
+
+
+class RegistryService:
+    def __init__(
+        self,
+        identifiers: Identifiers,
+        prefixes: Prefixes,
+        node_prefix: str,
+        stale_error: type[Exception],
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_attempts: int = 8,
+    ) -> None:
+        self._identifiers = identifiers
+        self._prefixes = prefixes
+        self._node_prefix = node_prefix
+        self._stale = stale_error
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    # Reads
+
+    def resolve(
+        self,
+        name: str,
+        principal: Principal,
+        types: Iterable[str] = (),
+        indexes: Iterable[int] = (),
+        public_only: bool = False,
+    ) -> Resolution:
+        handle = Handle.parse(name)
+        record = self._identifiers.get(handle)
+        if record is None:
+            raise HandleNotFoundError(f"{name} is not registered", handle=name)
+        types, indexes = tuple(types), tuple(indexes)
+        see = not public_only and may_see_restricted(principal, handle)
+        values = record.select(types, indexes, see_restricted=see)
+        return Resolution(
+            record=record,
+            values=values,
+            filtered=bool(types or indexes),
+            includes_restricted=any(v.restricted for v in values),
+        )
+
+    def list(
+        self, prefix: str, principal: Principal, limit: int, cursor: str | None
+    ) -> Page[Record]:
+        validate_prefix(prefix)
+        authorise_list(principal, prefix)
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}")
+        return self._identifiers.list_by_prefix(fold_case(prefix), limit, cursor)
+
+    # Writes
+
+    def create(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
+        handle = Handle.parse(name)
+        self._check_served(handle)
+        record = new_record(handle, values, self._clock())
+        authorise_write(principal, handle, None, record)
+        return self._identifiers.create(record)
+
+    def mint(self, prefix: str, values: Sequence[Value], principal: Principal) -> Record:
+        """Create a record under `prefix` with a server-chosen suffix."""
+        validate_prefix(prefix)
+        return self.create(f"{prefix}/{uuid.uuid4().hex.upper()}", values, principal)
+
+    def put(self, name: str, values: Sequence[Value], principal: Principal) -> tuple[Record, bool]:
+        """Create the record, or replace all its values. Returns (record, created)."""
+        for _ in range(self._max_attempts):
+            try:
+                return self.replace_values(name, values, principal), False
+            except HandleNotFoundError:
+                pass
+            try:
+                return self.create(name, values, principal), True
+            except HandleAlreadyExistsError:
+                continue  # created by someone else in between: replace it
+        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+
+    def replace_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
+        return self._change(name, principal, lambda r, at: r.replaced(values, at))
+
+    def upsert_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
+        return self._change(name, principal, lambda r, at: r.upserted(values, at))
+
+    def add_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
+        return self._change(name, principal, lambda r, at: r.added(values, at))
+
+    def remove_values(self, name: str, indexes: Sequence[int], principal: Principal) -> Record:
+        if not indexes:
+            raise InvalidValueError("name at least one index to remove", handle=name)
+        return self._change(name, principal, lambda r, at: r.removed(indexes, at))
+
+    def update(
+        self,
+        name: str,
+        principal: Principal,
+        *,
+        replace: Sequence[Value] | None = None,
+        upsert: Sequence[Value] = (),
+        remove: Sequence[int] = (),
+    ) -> Record:
+        """Apply replace, then upsert, then remove, as one change."""
+        if replace is None and not upsert and not remove:
+            raise InvalidValueError("the update changes nothing", handle=name)
+
+        def change(record: Record, at: datetime) -> Record:
+            if replace is not None:
+                record = record.replaced(replace, at)
+            if upsert:
+                record = record.upserted(upsert, at)
+            if remove:
+                record = record.removed(remove, at)
+            return record
+
+        return self._change(name, principal, change)
+
+    def delete(self, name: str, principal: Principal) -> Record:
+        handle = Handle.parse(name)
+        for _ in range(self._max_attempts):
+            record = self._require(handle)
+            authorise_write(principal, handle, record, None)
+            try:
+                self._identifiers.delete(record)
+            except self._stale:
+                continue
+            return record
+        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+
+    def _change(self, name: str, principal: Principal, change: Change) -> Record:
+        """Read, change, authorise and store; re-read and re-apply when another writer won."""
+        handle = Handle.parse(name)
+        for _ in range(self._max_attempts):
+            before = self._require(handle)
+            after = change(before, self._clock())
+            authorise_write(principal, handle, before, after)
+            try:
+                return self._identifiers.save(after)
+            except self._stale:
+                continue
+        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+
+    def _require(self, handle: Handle) -> Record:
+        record = self._identifiers.get(handle)
+        if record is None:
+            raise HandleNotFoundError(f"{handle.name} is not registered", handle=handle.name)
+        return record
+
+    def _check_served(self, handle: Handle) -> None:
+        """Only allocated, active prefixes under the node prefix take registrations."""
+        served = is_under(handle.prefix, self._node_prefix)
+        prefix = self._prefixes.get(handle.prefix) if served else None
+        if prefix is None or not prefix.active:
+            raise PrefixNotServedError(
+                f"prefix {handle.prefix} is not an active prefix of this node",
+                handle=handle.name,
+            )
