@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import unquote
 
+from idnode.adapters.tokens import InvalidTokenError
 from idnode.domain.access import ANONYMOUS, Principal, admin_identity, user
 from idnode.domain.credentials import AdminCredential, parse_identity, verify_secret
 from idnode.domain.errors import AuthenticationRequiredError, InvalidValueError
@@ -128,7 +129,10 @@ class CallerAuthenticator:
     def person(self, token: str) -> Principal:
         if self._tokens is None:
             raise AuthenticationRequiredError("this node accepts no bearer tokens")
-        claims = self._tokens.verify(token)  # raises AuthenticationRequiredError subclasses
+        try:
+            claims = self._tokens.verify(token)
+        except InvalidTokenError as exc:
+            raise AuthenticationRequiredError(f"the bearer token was refused: {exc.reason}") from None
         prefixes: list[str] = []
         if claims.enterprise:
             cached = self._enterprise_prefixes.get(claims.enterprise)

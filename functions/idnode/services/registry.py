@@ -32,6 +32,7 @@ MAX_PAGE_SIZE = 1000
 
 class Identifiers(Protocol):
     def get(self, handle: Handle) -> Record | None: ...
+    def get_many(self, handles: Sequence[Handle]) -> list[Record]: ...
     def create(self, record: Record) -> Record: ...
     def save(self, record: Record) -> Record: ...
     def delete(self, record: Record) -> None: ...
@@ -88,8 +89,25 @@ class RegistryService:
         record = self._identifiers.get(handle)
         if record is None:
             raise HandleNotFoundError(f"{name} is not registered", handle=name)
+        return self.view(record, principal, types, indexes, public_only)
+
+    def find_many(self, names: Sequence[str]) -> list[Record | None]:
+        """Records for many names at once, in order (None where not registered)."""
+        handles = [Handle.parse(name) for name in names]
+        found = {r.handle.key: r for r in self._identifiers.get_many(handles)}
+        return [found.get(h.key) for h in handles]
+
+    @staticmethod
+    def view(
+        record: Record,
+        principal: Principal,
+        types: Iterable[str] = (),
+        indexes: Iterable[int] = (),
+        public_only: bool = False,
+    ) -> Resolution:
+        """What of `record` this principal asked for and may see."""
         types, indexes = tuple(types), tuple(indexes)
-        see = not public_only and may_see_restricted(principal, handle)
+        see = not public_only and may_see_restricted(principal, record.handle)
         values = record.select(types, indexes, see_restricted=see)
         return Resolution(
             record=record,

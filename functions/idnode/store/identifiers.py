@@ -3,6 +3,8 @@ record's version so that a concurrent change fails instead of being overwritten.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
 from idnode.domain.errors import HandleAlreadyExistsError
@@ -32,6 +34,14 @@ class IdentifierRepository:
         except DoesNotExist:
             return None
         return self._to_record(item)
+
+    def get_many(self, handles: Sequence[Handle]) -> list[Record]:
+        """Strongly consistent batch read; missing records are simply absent."""
+        keys = list(dict.fromkeys(h.key for h in handles))
+        return [
+            self._to_record(item)
+            for item in self._model.batch_get(keys, consistent_read=True)
+        ]
 
     def create(self, record: Record) -> Record:
         item = self._to_item(record, version=None)
@@ -71,8 +81,16 @@ class IdentifierRepository:
         results = self._model.query(
             prefix, index_name="byPrefix", limit=limit, last_evaluated_key=start, page_size=limit
         )
-        items = [self._to_record(item) for item in results]
-        return Page(items, encode_cursor(prefix, results.last_evaluated_key))
+        items = list(results)
+        last = results.last_evaluated_key
+        return Page(
+            items=[self._to_record(item) for item in items],
+            cursors=[
+                encode_cursor(prefix, {"handle": {"S": i.handle}, "prefix": {"S": i.prefix}})
+                for i in items
+            ],
+            next_cursor=encode_cursor(prefix, last) if last else None,
+        )
 
     def _to_item(self, record: Record, version: int | None) -> IdentifierModel:
         item = self._model(

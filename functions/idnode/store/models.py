@@ -7,6 +7,7 @@ Key schemas here must match infra/cdk/idnode_infra/data.py (an infra test checks
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pynamodb.attributes import (
@@ -95,3 +96,25 @@ def bind(model: type[M], table_name: str, region: str, host: str | None) -> type
     # Keep connections short-lived enough to fail fast, long enough for a cold table.
     meta.update(connect_timeout_seconds=3, read_timeout_seconds=10, max_retry_attempts=3)
     return type(model.__name__, (model,), {"Meta": type("Meta", (), meta)})
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The node's models, each bound to its table."""
+
+    identifiers: type[IdentifierModel]
+    prefixes: type[PrefixModel]
+    credentials: type[CredentialModel]
+
+    def all(self) -> tuple[type[Model], ...]:
+        return (self.identifiers, self.prefixes, self.credentials)
+
+
+def bind_tables(
+    identifiers: str, prefixes: str, credentials: str, region: str, host: str | None
+) -> Tables:
+    return Tables(
+        identifiers=bind(IdentifierModel, identifiers, region, host),
+        prefixes=bind(PrefixModel, prefixes, region, host),
+        credentials=bind(CredentialModel, credentials, region, host),
+    )

@@ -19,13 +19,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
+    """Items with a cursor after each (resume after that item) and one for the next page."""
+
     items: list[T]
+    cursors: list[str]
     next_cursor: str | None
 
 
-def encode_cursor(scope: str, last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
+def encode_cursor(scope: str, last_key: dict[str, Any]) -> str:
     raw = json.dumps({"s": scope, "k": last_key}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

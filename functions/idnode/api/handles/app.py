@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
 
 from idnode.api.handles.responses import (
     SUCCESS,
@@ -29,7 +30,7 @@ from idnode.domain.errors import (
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_values
 from idnode.node import current_node
-from idnode.observability import logger
+from idnode.observability import logger, metrics
 
 ROUTE_BASE = "/api/handles"
 app = APIGatewayHttpResolver()
@@ -70,7 +71,8 @@ def _handle_from_path() -> str:
 
 
 def _caller() -> Principal:
-    return current_node().callers.authenticate(app.current_event.get_header_value("authorization"))
+    headers = app.current_event.headers  # case-insensitive
+    return current_node().callers.authenticate(headers.get("authorization"))
 
 
 def _body_values() -> list[Value]:
@@ -102,6 +104,7 @@ def resolve() -> Response:
     result = current_node().registry.resolve(
         handle, caller, _params("type"), _indexes(), public_only=_flag("publicOnly")
     )
+    metrics.add_metric(name="Resolutions", unit=MetricUnit.Count, value=1)
     private = _flag("auth") or caller.authenticated or result.includes_restricted
     headers = _cache_headers(result.values, private)
     if result.filtered and not result.values:
@@ -115,6 +118,7 @@ def put() -> Response:
     caller = _caller()
     registry = current_node().registry
     values = _body_values()
+    metrics.add_metric(name="Registrations", unit=MetricUnit.Count, value=1)
     if _flag("mintNewSuffix"):
         record = registry.mint(handle.rstrip("/"), values, caller)
         return reply(201, {"responseCode": SUCCESS, "handle": record.handle.name})

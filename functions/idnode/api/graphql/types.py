@@ -1,0 +1,158 @@
+"""GraphQL object and input types of the identifier registry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from idnode.domain.records import Record
+from idnode.domain.values import DataFormat, Value
+
+
+@strawberry.enum(description="How a value's data is encoded (Handle data formats).")
+class ValueFormat(Enum):
+    STRING = "string"
+    BASE64 = "base64"
+    HEX = "hex"
+    ADMIN = "admin"
+    VLIST = "vlist"
+    SITE = "site"
+    KEY = "key"
+
+
+@strawberry.type(description="A value's data: its format and the value in that format.")
+class ValueData:
+    format: ValueFormat
+    value: JSON = strawberry.field(
+        description="A string for string/base64/hex; an object for admin; a list for vlist."
+    )
+
+
+@strawberry.type(description="One typed value of an identifier (Handle data model).")
+class HandleValue:
+    index: int
+    type: str
+    data: ValueData
+    ttl: int = strawberry.field(description="Seconds a resolver may cache this value.")
+    timestamp: datetime = strawberry.field(description="When the value last changed (server time).")
+    restricted: bool = strawberry.field(description="Readable only by authorised callers.")
+    permissions: str = strawberry.field(
+        description="Handle permission bits: admin read, admin write, public read, public write."
+    )
+
+    @classmethod
+    def of(cls, value: Value) -> HandleValue:
+        assert value.timestamp is not None  # stored values always carry one
+        return cls(
+            index=value.index,
+            type=value.type,
+            data=ValueData(format=ValueFormat(value.data.format.value), value=value.data.value),
+            ttl=value.ttl,
+            timestamp=value.timestamp,
+            restricted=value.restricted,
+            permissions=value.permissions.bits,
+        )
+
+
+@strawberry.type(description="A registered identifier and the values the caller may see.")
+class Identifier:
+    handle: str = strawberry.field(description="The name as registered (prefix/suffix).")
+    prefix: str
+    suffix: str
+    created: datetime
+    updated: datetime
+    version: int = strawberry.field(description="Increases with every change.")
+    _values: strawberry.Private[tuple[Value, ...]]
+
+    @strawberry.field(description="Values, optionally filtered by type (or parent type) or index.")
+    def values(
+        self, types: list[str] | None = None, indexes: list[int] | None = None
+    ) -> list[HandleValue]:
+        wanted_types, wanted_indexes = frozenset(types or ()), frozenset(indexes or ())
+        return [
+            HandleValue.of(v) for v in self._values if v.matches(wanted_types, wanted_indexes)
+        ]
+
+    @classmethod
+    def of(cls, record: Record, visible: tuple[Value, ...] | None = None) -> Identifier:
+        return cls(
+            handle=record.handle.name,
+            prefix=record.handle.prefix,
+            suffix=record.handle.suffix,
+            created=record.created,
+            updated=record.updated,
+            version=record.version,
+            _values=record.values if visible is None else visible,
+        )
+
+
+@strawberry.type(description="An identifier that was deleted.")
+class DeletedIdentifier:
+    handle: str
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class IdentifierEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
+    node: Identifier
+
+
+@strawberry.type(description="A page of identifiers under one prefix, in key order.")
+class IdentifierConnection:
+    edges: list[IdentifierEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="Who the caller is, as the node sees it.")
+class Viewer:
+    authenticated: bool
+    username: str | None
+    roles: list[str]
+    enterprise: str | None
+    prefixes: list[str]
+
+
+@strawberry.input(description="A value to store. The server sets the timestamp.")
+class ValueInput:
+    index: int = strawberry.field(description="1 to 2^31-1, unique within the identifier.")
+    type: str = strawberry.field(description="e.g. URL, EMAIL, HS_ADMIN, or an industry type.")
+    value: JSON = strawberry.field(description="The data in the given format.")
+    format: ValueFormat = ValueFormat.STRING
+    ttl: int = 86400
+    restricted: bool = strawberry.field(
+        default=False, description="Hide from anonymous resolution."
+    )
+
+    def to_raw(self) -> dict[str, Any]:
+        """The Handle REST JSON form, validated by the domain like any other client input."""
+        return {
+            "index": self.index,
+            "type": self.type,
+            "data": {"format": DataFormat(self.format.value).value, "value": self.value},
+            "ttl": self.ttl,
+            "restricted": self.restricted,
+        }
+
+
+@strawberry.input
+class RegisterIdentifierInput:
+    handle: str = strawberry.field(description="prefix/suffix under a prefix you administer.")
+    values: list[ValueInput]
+
+
+@strawberry.input(description="Applied in order: replace all values, then upsert, then remove.")
+class UpdateIdentifierInput:
+    handle: str
+    replace_values: list[ValueInput] | None = None
+    upsert_values: list[ValueInput] | None = None
+    remove_indexes: list[int] | None = None
