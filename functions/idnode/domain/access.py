@@ -7,6 +7,8 @@ The rule (docs/security.md):
    (enterprise users through their enterprise, admin identities through their credential).
 4. Inside its prefix, an admin identity is further bound by the record's HS_ADMIN values:
    when a record has any, one must name the identity and grant each right the change needs.
+   An HS_ADMIN naming `0.NA/<prefix>` (the prefix's admin group, the Handle convention that
+   clients such as pyhandle use by default) names every admin identity of that prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from idnode.domain.records import Record
 from idnode.domain.values import DataFormat, Value
 
 HS_ADMIN = "HS_ADMIN"
+PREFIX_ADMIN_GROUP = "0.na/"  # case-folded
 
 
 class Role(StrEnum):
@@ -107,9 +110,14 @@ def _grants(value: Value, principal: Principal, rights: Iterable[Right]) -> bool
     if value.type != HS_ADMIN or value.data.format is not DataFormat.ADMIN:
         return False
     ref = value.data.value
-    if fold_case(ref["handle"]) != fold_case(principal.admin_handle or ""):
-        return False
-    if ref["index"] not in (0, principal.admin_index):
+    named = fold_case(ref["handle"])
+    if named.startswith(PREFIX_ADMIN_GROUP):
+        if named.removeprefix(PREFIX_ADMIN_GROUP) not in principal.prefixes:
+            return False
+    elif named != fold_case(principal.admin_handle or "") or ref["index"] not in (
+        0,
+        principal.admin_index,
+    ):
         return False
     bits = ref["permissions"]
     return all(bits[r] == "1" for r in rights)
