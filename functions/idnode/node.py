@@ -45,7 +45,10 @@ def build_node(settings: Settings, tokens: Tokens | None = None) -> Node:
         settings=settings,
         tables=tables,
         registry=RegistryService(
-            IdentifierRepository(tables.identifiers), prefixes, settings.node_prefix, StaleRecordError
+            IdentifierRepository(tables.identifiers),
+            prefixes,
+            settings.node_prefix,
+            StaleRecordError,
         ),
         callers=CallerAuthenticator(credentials, prefixes, tokens),
         prefixes=prefixes,

@@ -16,6 +16,6 @@ def export_schema(path: str | Path | None = None) -> None:
     """Write the SDL to `path`, or print it when no path is given."""
     sdl = schema_sdl()
     if path is None:
-        print(sdl, end="")  # noqa: T201 - the command's output
+        print(sdl, end="")
         return
     Path(path).write_text(sdl)

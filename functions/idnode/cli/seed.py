@@ -4,6 +4,7 @@ seeding is idempotent and the endpoints file can hand them out."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -20,7 +21,7 @@ from idnode.settings import Settings
 DEMO_ENTERPRISE = "demo-enterprise"
 DEMO_SUFFIX = "1000"
 ADMIN_INDEX = 300
-ADMIN_SECRET = "demo-admin-secret"  # local cloud only
+ADMIN_SECRET = "demo-admin-secret"  # noqa: S105 - local cloud only
 DEMO_USER = "demo"
 DEMO_PASSWORD = "Demo-Passw0rd!"  # local cloud only # noqa: S105
 ENTERPRISE_ADMIN_GROUP = "enterprise-admin"
@@ -82,7 +83,11 @@ def _ensure_admin_handle(node: Node, admin_handle: str) -> None:
                 "type": "HS_ADMIN",
                 "data": {
                     "format": "admin",
-                    "value": {"handle": admin_handle, "index": ADMIN_INDEX, "permissions": "011111110011"},
+                    "value": {
+                        "handle": admin_handle,
+                        "index": ADMIN_INDEX,
+                        "permissions": "011111110011",
+                    },
                 },
             },
             {"index": 1, "type": "DESC", "data": "Admin identity of the demo enterprise"},
@@ -90,10 +95,8 @@ def _ensure_admin_handle(node: Node, admin_handle: str) -> None:
         max_values=10,
     )
     seeder = user("seed", ["platform-admin"], None, [])
-    try:
+    with contextlib.suppress(HandleAlreadyExistsError):
         node.registry.create(admin_handle, values, seeder)
-    except HandleAlreadyExistsError:
-        pass
 
 
 def _ensure_person(settings: Settings, endpoint_url: str | None) -> None:

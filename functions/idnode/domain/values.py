@@ -145,6 +145,21 @@ def _parse_vlist(index: int, value: object) -> list[dict[str, Any]]:
     return out
 
 
+def _parse_text(index: int, fmt: DataFormat, value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(index, f"{fmt.value} data must be a string")
+    if len(value) > MAX_STRING_DATA:
+        raise _fail(index, f"data is longer than {MAX_STRING_DATA} characters")
+    if fmt is DataFormat.BASE64:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail(index, "data is not valid base64") from None
+    if fmt is DataFormat.HEX and (len(value) % 2 or not _HEX_RE.match(value)):
+        raise _fail(index, "data is not valid hex")
+    return value
+
+
 def _parse_data(index: int, raw: object) -> ValueData:
     # A bare string is string-format data, as the Handle REST API allows.
     if isinstance(raw, str):
@@ -159,18 +174,7 @@ def _parse_data(index: int, raw: object) -> ValueData:
         raise _fail(index, f"unknown data format {fmt_raw!r} (one of {formats})") from None
     value = raw.get("value")
     if fmt in (DataFormat.STRING, DataFormat.BASE64, DataFormat.HEX):
-        if not isinstance(value, str):
-            raise _fail(index, f"{fmt.value} data must be a string")
-        if len(value) > MAX_STRING_DATA:
-            raise _fail(index, f"data is longer than {MAX_STRING_DATA} characters")
-        if fmt is DataFormat.BASE64:
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise _fail(index, "data is not valid base64") from None
-        if fmt is DataFormat.HEX and (len(value) % 2 or not _HEX_RE.match(value)):
-            raise _fail(index, "data is not valid hex")
-        return ValueData(fmt, value)
+        return ValueData(fmt, _parse_text(index, fmt, value))
     if fmt is DataFormat.ADMIN:
         return ValueData(fmt, _parse_admin(index, value))
     if fmt is DataFormat.VLIST:

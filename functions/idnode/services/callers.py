@@ -132,7 +132,9 @@ class CallerAuthenticator:
         try:
             claims = self._tokens.verify(token)
         except InvalidTokenError as exc:
-            raise AuthenticationRequiredError(f"the bearer token was refused: {exc.reason}") from None
+            raise AuthenticationRequiredError(
+                f"the bearer token was refused: {exc.reason}"
+            ) from None
         prefixes: list[str] = []
         if claims.enterprise:
             cached = self._enterprise_prefixes.get(claims.enterprise)

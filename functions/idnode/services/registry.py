@@ -44,7 +44,6 @@ class Prefixes(Protocol):
     def prefixes_of(self, enterprise: str) -> list[str]: ...
 
 
-
 @dataclass(frozen=True, slots=True)
 class Resolution:
     """A resolved record and the values this reader asked for and may see."""
@@ -64,6 +63,7 @@ class RegistryService:
         identifiers: Identifiers,
         prefixes: Prefixes,
         node_prefix: str,
+        *,
         stale_error: type[Exception],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 8,

@@ -38,10 +38,7 @@ class IdentifierRepository:
     def get_many(self, handles: Sequence[Handle]) -> list[Record]:
         """Strongly consistent batch read; missing records are simply absent."""
         keys = list(dict.fromkeys(h.key for h in handles))
-        return [
-            self._to_record(item)
-            for item in self._model.batch_get(keys, consistent_read=True)
-        ]
+        return [self._to_record(item) for item in self._model.batch_get(keys, consistent_read=True)]
 
     def create(self, record: Record) -> Record:
         item = self._to_item(record, version=None)

@@ -61,9 +61,18 @@ _MAP: list[tuple[type[domain.IdnodeError], Callable[[domain.IdnodeError], Error]
     (domain.NotAuthorisedError, lambda e: NotAuthorisedError(message=e.message, handle=e.handle)),
     (domain.HandleNotFoundError, lambda e: NotFoundError(message=e.message, handle=e.handle)),
     (domain.ValuesNotFoundError, lambda e: NotFoundError(message=e.message, handle=e.handle)),
-    (domain.HandleAlreadyExistsError, lambda e: AlreadyExistsError(message=e.message, handle=e.handle)),
-    (domain.ValueAlreadyExistsError, lambda e: AlreadyExistsError(message=e.message, handle=e.handle)),
-    (domain.PrefixNotServedError, lambda e: PrefixNotServedError(message=e.message, handle=e.handle)),
+    (
+        domain.HandleAlreadyExistsError,
+        lambda e: AlreadyExistsError(message=e.message, handle=e.handle),
+    ),
+    (
+        domain.ValueAlreadyExistsError,
+        lambda e: AlreadyExistsError(message=e.message, handle=e.handle),
+    ),
+    (
+        domain.PrefixNotServedError,
+        lambda e: PrefixNotServedError(message=e.message, handle=e.handle),
+    ),
     (domain.ConcurrentUpdateError, lambda e: ConflictError(message=e.message, handle=e.handle)),
     (domain.InvalidHandleError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),
     (domain.InvalidValueError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),

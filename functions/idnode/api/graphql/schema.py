@@ -87,9 +87,9 @@ def _values(items: list[ValueInput] | None) -> list[Value]:
 class Query:
     @strawberry.field(description="Who the caller is. Anonymous callers get authenticated=false.")
     @typed_errors
-    async def viewer(self, info: Info) -> Annotated[
-        Viewer | AuthenticationError, strawberry.union("ViewerResult")
-    ]:
+    async def viewer(
+        self, info: Info
+    ) -> Annotated[Viewer | AuthenticationError, strawberry.union("ViewerResult")]:
         who = info.context.principal
         return Viewer(
             authenticated=who.authenticated,
@@ -132,7 +132,9 @@ class Query:
         ]
         return IdentifierConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
+            page_info=PageInfo(
+                has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor
+            ),
         )
 
 
@@ -140,9 +142,7 @@ class Query:
 class Mutation:
     @strawberry.mutation(description="Register a new identifier under a prefix you administer.")
     @typed_errors
-    async def register_identifier(
-        self, info: Info, input: RegisterIdentifierInput
-    ) -> WriteResult:
+    async def register_identifier(self, info: Info, input: RegisterIdentifierInput) -> WriteResult:
         record = info.context.node.registry.create(
             input.handle, _values(input.values), info.context.principal
         )

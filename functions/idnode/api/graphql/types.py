@@ -73,9 +73,7 @@ class Identifier:
         self, types: list[str] | None = None, indexes: list[int] | None = None
     ) -> list[HandleValue]:
         wanted_types, wanted_indexes = frozenset(types or ()), frozenset(indexes or ())
-        return [
-            HandleValue.of(v) for v in self._values if v.matches(wanted_types, wanted_indexes)
-        ]
+        return [HandleValue.of(v) for v in self._values if v.matches(wanted_types, wanted_indexes)]
 
     @classmethod
     def of(cls, record: Record, visible: tuple[Value, ...] | None = None) -> Identifier:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -60,13 +59,16 @@ def _indexes() -> list[int]:
 
 
 def _handle_from_path() -> str:
-    """The handle as requested: API Gateway's decoded `{handle+}`, else the raw path's tail."""
+    """The handle as requested: API Gateway's `{handle+}`, else the path's tail.
+
+    API Gateway (and the local cloud) hand over paths already percent-decoded, so nothing
+    is decoded again here (a second decode would corrupt suffixes containing `%`)."""
     event = app.current_event
     handle = (event.path_parameters or {}).get("handle")
     if handle is None:
         path = event.raw_path or event.path
         marker = path.find(ROUTE_BASE + "/")
-        handle = unquote(path[marker + len(ROUTE_BASE) + 1 :]) if marker >= 0 else ""
+        handle = path[marker + len(ROUTE_BASE) + 1 :] if marker >= 0 else ""
     return handle
 
 
@@ -191,7 +193,9 @@ def expected_error(error: IdnodeError) -> Response:
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response:
     logger.exception("unexpected error in the Handle API")
-    return reply(500, {"responseCode": 2, "handle": _handle_or_none() or "", "message": "internal error"})
+    return reply(
+        500, {"responseCode": 2, "handle": _handle_or_none() or "", "message": "internal error"}
+    )
 
 
 @app.not_found
@@ -202,5 +206,5 @@ def not_found(_: Exception) -> Response:
 def _handle_or_none() -> str | None:
     try:
         return _handle_from_path() or None
-    except Exception:  # noqa: BLE001 - only used to decorate an error reply
+    except Exception:
         return None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -34,6 +35,6 @@ def error_reply(error: IdnodeError, handle: str | None) -> Response:
     body: dict[str, Any] = {"responseCode": error.response_code, "message": error.message}
     body["handle"] = error.handle or handle or ""
     headers = {"Cache-Control": "no-store"}
-    if error.http_status == 401:
+    if error.http_status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Basic realm="idnode"'
     return reply(error.http_status, body, headers)
