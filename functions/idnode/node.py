@@ -48,7 +48,7 @@ def build_node(settings: Settings, tokens: Tokens | None = None) -> Node:
             IdentifierRepository(tables.identifiers),
             prefixes,
             settings.node_prefix,
-            StaleRecordError,
+            stale_error=StaleRecordError,
         ),
         callers=CallerAuthenticator(credentials, prefixes, tokens),
         prefixes=prefixes,

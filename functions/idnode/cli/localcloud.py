@@ -208,7 +208,7 @@ def read_state(workspace: Workspace) -> LocalCloudState | None:
     """The recorded state, or None when there is none (a malformed file counts as none)."""
     try:
         document = json.loads(workspace.state_file.read_text(encoding="utf-8"))
-        return LocalCloudState.from_json(document)
+        return LocalCloudState.from_json(document) if isinstance(document, dict) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -104,15 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
         cdk_command = commands.add_parser(
             verb, help=text, description=f"{text}. Extra arguments go to `cdk {verb}`."
         )
-        cdk_command.add_argument("cdk_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        cdk_command.set_defaults(run=_cdk_for_aws)
+        cdk_command.set_defaults(run=_cdk_for_aws, passes_extra_arguments=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `idnode` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passes_extra_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.cdk_args = extra
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,5 +27,6 @@ def _adapter() -> Mangum:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = _adapter()(event, context)
+    # Mangum declares its own LambdaContext protocol; Powertools' type is the same object.
+    response: dict[str, Any] = _adapter()(event, cast(Any, context))
     return response

@@ -23,7 +23,7 @@ class CredentialRepository:
         return AdminCredential(
             identity=item.name,
             secret_hash=item.secret_hash,
-            prefixes=tuple(item.prefixes),
+            prefixes=tuple(str(p) for p in item.prefixes),
             enabled=bool(item.enabled),
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
@@ -169,7 +169,8 @@ class Mutation:
         return DeletedIdentifier(handle=record.handle.name)
 
 
-def _extensions(introspection: bool) -> list[SchemaExtension | type[SchemaExtension]]:
+def _extensions(introspection: bool) -> list[Any]:
+    # strawberry accepts configured extension instances, though its annotation names classes.
     extensions: list[SchemaExtension | type[SchemaExtension]] = [
         QueryDepthLimiter(max_depth=MAX_DEPTH),
         MaxTokensLimiter(max_token_count=MAX_TOKENS),

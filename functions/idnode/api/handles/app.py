@@ -100,7 +100,7 @@ def _cache_headers(values: tuple[Value, ...], private: bool) -> dict[str, str]:
 
 
 @app.get(f"{ROUTE_BASE}/.+")
-def resolve() -> Response:
+def resolve() -> Response[str]:
     handle = _handle_from_path()
     caller = _caller()
     result = current_node().registry.resolve(
@@ -115,7 +115,7 @@ def resolve() -> Response:
 
 
 @app.put(f"{ROUTE_BASE}/.+")
-def put() -> Response:
+def put() -> Response[str]:
     handle = _handle_from_path()
     caller = _caller()
     registry = current_node().registry
@@ -144,7 +144,7 @@ def put() -> Response:
 
 
 @app.delete(f"{ROUTE_BASE}/.+")
-def delete() -> Response:
+def delete() -> Response[str]:
     handle = _handle_from_path()
     caller = _caller()
     registry = current_node().registry
@@ -157,13 +157,14 @@ def delete() -> Response:
 
 
 @app.get(ROUTE_BASE)
-def list_handles() -> Response:
+def list_handles() -> Response[str]:
     prefixes = _params("prefix")
     if not prefixes:
         raise InvalidHandleError("name the prefix to list: ?prefix=...")
     prefix = prefixes[-1]
     page_size = _int_param("pageSize", 100)
-    cursor = (_params("cursor") or [None])[-1]
+    cursors = _params("cursor")
+    cursor = cursors[-1] if cursors else None
     page = current_node().registry.list(prefix, _caller(), page_size, cursor)
     body: dict[str, Any] = {
         "responseCode": SUCCESS,
@@ -186,12 +187,12 @@ def _int_param(name: str, default: int) -> int:
 
 
 @app.exception_handler(IdnodeError)
-def expected_error(error: IdnodeError) -> Response:
+def expected_error(error: IdnodeError) -> Response[str]:
     return error_reply(error, _handle_or_none())
 
 
 @app.exception_handler(Exception)
-def unexpected_error(error: Exception) -> Response:
+def unexpected_error(error: Exception) -> Response[str]:
     logger.exception("unexpected error in the Handle API")
     return reply(
         500, {"responseCode": 2, "handle": _handle_or_none() or "", "message": "internal error"}
@@ -199,7 +200,7 @@ def unexpected_error(error: Exception) -> Response:
 
 
 @app.not_found
-def not_found(_: Exception) -> Response:
+def not_found(_: Exception) -> Response[str]:
     return reply(404, {"responseCode": 2, "handle": "", "message": "no such route"})
 
 

@@ -18,7 +18,7 @@ VALUES_NOT_FOUND = 200
 JSON = "application/json"
 
 
-def reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=status,
         content_type=JSON,
@@ -31,7 +31,7 @@ def record_body(handle: str, values: tuple[Value, ...]) -> dict[str, Any]:
     return {"responseCode": SUCCESS, "handle": handle, "values": [value_to_json(v) for v in values]}
 
 
-def error_reply(error: IdnodeError, handle: str | None) -> Response:
+def error_reply(error: IdnodeError, handle: str | None) -> Response[str]:
     body: dict[str, Any] = {"responseCode": error.response_code, "message": error.message}
     body["handle"] = error.handle or handle or ""
     headers = {"Cache-Control": "no-store"}
