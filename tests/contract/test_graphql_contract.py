@@ -29,7 +29,9 @@ def test_operation_is_valid_against_the_schema(name: str) -> None:
 
 @pytest.mark.parametrize("name", all_operation_names())
 def test_operation_is_run_by_a_test(name: str) -> None:
-    tests = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name)
+    tests = "".join(
+        p.read_text() for p in (ROOT / "tests").rglob("test_*.py") if p.name != Path(__file__).name
+    )
     assert f'operation("{name}")' in tests, f"no test runs graphql/operations/{name}.graphql"
 
 

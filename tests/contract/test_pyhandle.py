@@ -38,8 +38,20 @@ def base_url() -> Iterator[str]:
     with mock_aws():
         node = build_test_node(TokenIssuer())
         admin_values = parse_values(
-            [{"index": 100, "type": "HS_ADMIN", "data": {"format": "admin", "value": {
-                "handle": ADMIN_HANDLE, "index": 300, "permissions": "011111110011"}}}],
+            [
+                {
+                    "index": 100,
+                    "type": "HS_ADMIN",
+                    "data": {
+                        "format": "admin",
+                        "value": {
+                            "handle": ADMIN_HANDLE,
+                            "index": 300,
+                            "permissions": "011111110011",
+                        },
+                    },
+                }
+            ],
             max_values=1,
         )
         node.registry.create(ADMIN_HANDLE, admin_values, user("seed", ["platform-admin"], None, []))

@@ -30,7 +30,9 @@ def admin_token(issuer: TokenIssuer, enterprise: str = ENTERPRISE) -> str:
 
 def register(api: GraphQLApi, token: str, handle: str = HANDLE) -> dict[str, Any]:
     return ok(
-        api.run(operation("RegisterIdentifier"), {"input": {"handle": handle, "values": VALUES}}, token),
+        api.run(
+            operation("RegisterIdentifier"), {"input": {"handle": handle, "values": VALUES}}, token
+        ),
         "registerIdentifier",
     )
 
@@ -45,8 +47,12 @@ def test_viewer_anonymous_and_authenticated(graphql_api: GraphQLApi, issuer: Tok
     assert anonymous["authenticated"] is False
     me = ok(graphql_api.run(operation("Viewer"), token=admin_token(issuer)), "viewer")
     assert me == {
-        "__typename": "Viewer", "authenticated": True, "username": "alice",
-        "roles": ["enterprise-admin"], "enterprise": ENTERPRISE, "prefixes": [PREFIX],
+        "__typename": "Viewer",
+        "authenticated": True,
+        "username": "alice",
+        "roles": ["enterprise-admin"],
+        "enterprise": ENTERPRISE,
+        "prefixes": [PREFIX],
     }
 
 
@@ -58,7 +64,10 @@ def test_register_and_resolve(graphql_api: GraphQLApi, issuer: TokenIssuer) -> N
 
     public = resolve(graphql_api)
     assert [v["index"] for v in public["values"]] == [1, 2]
-    assert public["values"][0]["data"] == {"format": "STRING", "value": "https://example.com/valve-7"}
+    assert public["values"][0]["data"] == {
+        "format": "STRING",
+        "value": "https://example.com/valve-7",
+    }
 
     owner = resolve(graphql_api, admin_token(issuer))
     assert [v["index"] for v in owner["values"]] == [1, 2, 3]
@@ -81,39 +90,73 @@ def test_resolve_unknown_and_malformed(graphql_api: GraphQLApi) -> None:
     assert "prefix/suffix" in bad["message"]
 
 
-def test_many_resolutions_in_one_request_are_batched(graphql_api: GraphQLApi, issuer: TokenIssuer) -> None:
+def test_many_resolutions_in_one_request_are_batched(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
     token = admin_token(issuer)
     for n in range(3):
         register(graphql_api, token, f"{PREFIX}/B-{n}")
-    query = "query { " + " ".join(
-        f'r{n}: resolve(handle: "{PREFIX}/B-{n}") {{ ... on Identifier {{ handle }} }}' for n in range(3)
-    ) + "}"
+    query = (
+        "query { "
+        + " ".join(
+            f'r{n}: resolve(handle: "{PREFIX}/B-{n}") {{ ... on Identifier {{ handle }} }}'
+            for n in range(3)
+        )
+        + "}"
+    )
     result = graphql_api.run(query)
     assert "errors" not in result
-    assert [result["data"][f"r{n}"]["handle"] for n in range(3)] == [f"{PREFIX}/B-{n}" for n in range(3)]
+    assert [result["data"][f"r{n}"]["handle"] for n in range(3)] == [
+        f"{PREFIX}/B-{n}" for n in range(3)
+    ]
 
 
 def test_update_replace_upsert_remove(graphql_api: GraphQLApi, issuer: TokenIssuer) -> None:
     token = admin_token(issuer)
     register(graphql_api, token)
     update = operation("UpdateIdentifier")
-    upserted = ok(graphql_api.run(update, {"input": {
-        "handle": HANDLE,
-        "upsertValues": [{"index": 2, "type": "URL.mobile", "value": "https://m2.example.com"},
-                         {"index": 4, "type": "EMAIL", "value": "a@example.com"}],
-        "removeIndexes": [3],
-    }}, token), "updateIdentifier")
+    upserted = ok(
+        graphql_api.run(
+            update,
+            {
+                "input": {
+                    "handle": HANDLE,
+                    "upsertValues": [
+                        {"index": 2, "type": "URL.mobile", "value": "https://m2.example.com"},
+                        {"index": 4, "type": "EMAIL", "value": "a@example.com"},
+                    ],
+                    "removeIndexes": [3],
+                }
+            },
+            token,
+        ),
+        "updateIdentifier",
+    )
     assert [v["index"] for v in upserted["values"]] == [1, 2, 4]
     assert upserted["values"][1]["data"]["value"] == "https://m2.example.com"
     assert upserted["version"] == 2
 
-    replaced = ok(graphql_api.run(update, {"input": {
-        "handle": HANDLE, "replaceValues": [{"index": 9, "type": "URL", "value": "https://x.example.com"}],
-    }}, token), "updateIdentifier")
+    replaced = ok(
+        graphql_api.run(
+            update,
+            {
+                "input": {
+                    "handle": HANDLE,
+                    "replaceValues": [
+                        {"index": 9, "type": "URL", "value": "https://x.example.com"}
+                    ],
+                }
+            },
+            token,
+        ),
+        "updateIdentifier",
+    )
     assert [v["index"] for v in replaced["values"]] == [9]
 
-    missing = ok(graphql_api.run(update, {"input": {"handle": HANDLE, "removeIndexes": [77]}}, token),
-                 "updateIdentifier")
+    missing = ok(
+        graphql_api.run(update, {"input": {"handle": HANDLE, "removeIndexes": [77]}}, token),
+        "updateIdentifier",
+    )
     assert missing["__typename"] == "NotFoundError"
     nothing = ok(graphql_api.run(update, {"input": {"handle": HANDLE}}, token), "updateIdentifier")
     assert nothing["__typename"] == "InvalidInputError"
@@ -122,10 +165,16 @@ def test_update_replace_upsert_remove(graphql_api: GraphQLApi, issuer: TokenIssu
 def test_delete(graphql_api: GraphQLApi, issuer: TokenIssuer) -> None:
     token = admin_token(issuer)
     register(graphql_api, token)
-    deleted = ok(graphql_api.run(operation("DeleteIdentifier"), {"handle": HANDLE}, token), "deleteIdentifier")
+    deleted = ok(
+        graphql_api.run(operation("DeleteIdentifier"), {"handle": HANDLE}, token),
+        "deleteIdentifier",
+    )
     assert deleted == {"__typename": "DeletedIdentifier", "handle": HANDLE}
     assert resolve(graphql_api)["__typename"] == "NotFoundError"
-    again = ok(graphql_api.run(operation("DeleteIdentifier"), {"handle": HANDLE}, token), "deleteIdentifier")
+    again = ok(
+        graphql_api.run(operation("DeleteIdentifier"), {"handle": HANDLE}, token),
+        "deleteIdentifier",
+    )
     assert again["__typename"] == "NotFoundError"
 
 
@@ -136,8 +185,12 @@ def test_list_with_cursor_pagination(graphql_api: GraphQLApi, issuer: TokenIssue
         register(graphql_api, token, name)
     seen, after = [], None
     while True:
-        page = ok(graphql_api.run(operation("ListIdentifiers"),
-                                  {"prefix": PREFIX, "first": 2, "after": after}, token), "identifiers")
+        page = ok(
+            graphql_api.run(
+                operation("ListIdentifiers"), {"prefix": PREFIX, "first": 2, "after": after}, token
+            ),
+            "identifiers",
+        )
         assert page["__typename"] == "IdentifierConnection"
         seen += [e["node"]["handle"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
@@ -146,9 +199,18 @@ def test_list_with_cursor_pagination(graphql_api: GraphQLApi, issuer: TokenIssue
         assert after == page["edges"][-1]["cursor"]
     assert seen == names
     # Resume after any edge's cursor.
-    first = ok(graphql_api.run(operation("ListIdentifiers"), {"prefix": PREFIX, "first": 5}, token), "identifiers")
-    resumed = ok(graphql_api.run(operation("ListIdentifiers"),
-                                 {"prefix": PREFIX, "after": first["edges"][1]["cursor"]}, token), "identifiers")
+    first = ok(
+        graphql_api.run(operation("ListIdentifiers"), {"prefix": PREFIX, "first": 5}, token),
+        "identifiers",
+    )
+    resumed = ok(
+        graphql_api.run(
+            operation("ListIdentifiers"),
+            {"prefix": PREFIX, "after": first["edges"][1]["cursor"]},
+            token,
+        ),
+        "identifiers",
+    )
     assert [e["node"]["handle"] for e in resumed["edges"]] == names[2:]
 
 
@@ -157,14 +219,22 @@ def test_authorisation_is_enforced(graphql_api: GraphQLApi, issuer: TokenIssuer)
     variables = {"input": {"handle": HANDLE, "values": VALUES}}
     anonymous = ok(graphql_api.run(register_op, variables), "registerIdentifier")
     assert anonymous["__typename"] == "AuthenticationError"
-    stranger = ok(graphql_api.run(register_op, variables, admin_token(issuer, OTHER_ENTERPRISE)),
-                  "registerIdentifier")
+    stranger = ok(
+        graphql_api.run(register_op, variables, admin_token(issuer, OTHER_ENTERPRISE)),
+        "registerIdentifier",
+    )
     assert stranger["__typename"] == "NotAuthorisedError"
-    auditor = ok(graphql_api.run(register_op, variables, issuer.id_token("carol", ["auditor"])),
-                 "registerIdentifier")
+    auditor = ok(
+        graphql_api.run(register_op, variables, issuer.id_token("carol", ["auditor"])),
+        "registerIdentifier",
+    )
     assert auditor["__typename"] == "NotAuthorisedError"
-    listing = ok(graphql_api.run(operation("ListIdentifiers"), {"prefix": PREFIX},
-                                 admin_token(issuer, OTHER_ENTERPRISE)), "identifiers")
+    listing = ok(
+        graphql_api.run(
+            operation("ListIdentifiers"), {"prefix": PREFIX}, admin_token(issuer, OTHER_ENTERPRISE)
+        ),
+        "identifiers",
+    )
     assert listing["__typename"] == "NotAuthorisedError"
     assert resolve(graphql_api)["__typename"] == "NotFoundError"
 
@@ -174,19 +244,29 @@ def test_platform_admin_may_write_anywhere(graphql_api: GraphQLApi, issuer: Toke
     assert created["__typename"] == "Identifier"
 
 
-def test_forged_and_expired_tokens_are_refused(graphql_api: GraphQLApi, issuer: TokenIssuer) -> None:
+def test_forged_and_expired_tokens_are_refused(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
     forged = TokenIssuer().id_token("mallory", ["platform-admin"])
     expired = issuer.id_token("alice", ["enterprise-admin"], ENTERPRISE, exp=1)
     wrong_audience = issuer.id_token("alice", ["enterprise-admin"], ENTERPRISE, aud="other")
     for token in (forged, expired, wrong_audience, "garbage"):
-        result = ok(graphql_api.run(operation("RegisterIdentifier"),
-                                    {"input": {"handle": HANDLE, "values": VALUES}}, token), "registerIdentifier")
+        result = ok(
+            graphql_api.run(
+                operation("RegisterIdentifier"),
+                {"input": {"handle": HANDLE, "values": VALUES}},
+                token,
+            ),
+            "registerIdentifier",
+        )
         assert result["__typename"] == "AuthenticationError", token
         assert token not in result["message"]
     assert resolve(graphql_api)["__typename"] == "NotFoundError"
 
 
-def test_bad_values_are_refused_and_change_nothing(graphql_api: GraphQLApi, issuer: TokenIssuer) -> None:
+def test_bad_values_are_refused_and_change_nothing(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
     token = admin_token(issuer)
     cases = [
         [{"index": 0, "type": "URL", "value": "x"}],
@@ -196,12 +276,23 @@ def test_bad_values_are_refused_and_change_nothing(graphql_api: GraphQLApi, issu
         [{"index": 1, "type": "URL", "value": "a", "ttl": -5}],
     ]
     for values in cases:
-        result = ok(graphql_api.run(operation("RegisterIdentifier"),
-                                    {"input": {"handle": HANDLE, "values": values}}, token), "registerIdentifier")
+        result = ok(
+            graphql_api.run(
+                operation("RegisterIdentifier"),
+                {"input": {"handle": HANDLE, "values": values}},
+                token,
+            ),
+            "registerIdentifier",
+        )
         assert result["__typename"] == "InvalidInputError", values
-    unserved = ok(graphql_api.run(operation("RegisterIdentifier"),
-                                  {"input": {"handle": "77.1/X", "values": VALUES}},
-                                  issuer.id_token("root", ["platform-admin"])), "registerIdentifier")
+    unserved = ok(
+        graphql_api.run(
+            operation("RegisterIdentifier"),
+            {"input": {"handle": "77.1/X", "values": VALUES}},
+            issuer.id_token("root", ["platform-admin"]),
+        ),
+        "registerIdentifier",
+    )
     assert unserved["__typename"] == "PrefixNotServedError"
     assert resolve(graphql_api)["__typename"] == "NotFoundError"
 

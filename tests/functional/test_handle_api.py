@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from tests.functional.conftest import HandleApi, basic
-from tests.support.node import ADMIN_HANDLE, OTHER_ADMIN_IDENTITY, ADMIN_SECRET, PREFIX
+from tests.support.node import ADMIN_HANDLE, OTHER_ADMIN_IDENTITY, PREFIX
 
 HANDLE = f"{PREFIX}/PUMP-0001"
 PATH = f"/api/handles/{HANDLE}"
 VALUES = {
     "values": [
-        {"index": 1, "type": "URL", "data": {"format": "string", "value": "https://example.com/p1"}},
+        {
+            "index": 1,
+            "type": "URL",
+            "data": {"format": "string", "value": "https://example.com/p1"},
+        },
         {"index": 2, "type": "EMAIL", "data": "ops@example.com", "ttl": 600},
         {"index": 3, "type": "SERIAL", "data": "SN-42", "permissions": "1100"},
     ]
@@ -77,7 +81,9 @@ def test_unknown_handle_is_404_with_code_100(handle_api: HandleApi) -> None:
 
 def test_create_twice_is_409_with_code_101(handle_api: HandleApi) -> None:
     create(handle_api)
-    status, reply, _ = handle_api.call("PUT", PATH, query="overwrite=false", body=VALUES, auth=basic())
+    status, reply, _ = handle_api.call(
+        "PUT", PATH, query="overwrite=false", body=VALUES, auth=basic()
+    )
     assert (status, reply["responseCode"], reply["handle"]) == (409, 101, HANDLE)
 
 
@@ -92,9 +98,15 @@ def test_overwrite_replaces_the_whole_record(handle_api: HandleApi) -> None:
 
 def test_overwrite_with_index_changes_only_those_values(handle_api: HandleApi) -> None:
     create(handle_api)
-    body = {"values": [{"index": "2", "type": "EMAIL", "data": "new@example.com"},
-                       {"index": 9, "type": "IGNORED", "data": "x"}]}
-    status, _, _ = handle_api.call("PUT", PATH, query="overwrite=true&index=2", body=body, auth=basic())
+    body = {
+        "values": [
+            {"index": "2", "type": "EMAIL", "data": "new@example.com"},
+            {"index": 9, "type": "IGNORED", "data": "x"},
+        ]
+    }
+    status, _, _ = handle_api.call(
+        "PUT", PATH, query="overwrite=true&index=2", body=body, auth=basic()
+    )
     assert status == 200
     _, reply, _ = handle_api.call("GET", PATH, auth=basic())
     assert [v["index"] for v in reply["values"]] == [1, 2, 3]
@@ -102,7 +114,9 @@ def test_overwrite_with_index_changes_only_those_values(handle_api: HandleApi) -
 
 
 def test_overwrite_true_creates_when_missing(handle_api: HandleApi) -> None:
-    status, reply, _ = handle_api.call("PUT", PATH, query="overwrite=true", body=VALUES, auth=basic())
+    status, reply, _ = handle_api.call(
+        "PUT", PATH, query="overwrite=true", body=VALUES, auth=basic()
+    )
     assert (status, reply["responseCode"]) == (201, 1)
 
 
@@ -161,11 +175,19 @@ def test_another_enterprise_may_not_write_here(handle_api: HandleApi) -> None:
 
 def test_hs_admin_values_bind_admin_identities(handle_api: HandleApi) -> None:
     # The record names another admin handle with full rights, and ours with read only.
-    body = {"values": [
-        {"index": 100, "type": "HS_ADMIN", "data": {"format": "admin", "value": {
-            "handle": ADMIN_HANDLE, "index": 300, "permissions": "000000010000"}}},
-        {"index": 1, "type": "URL", "data": "https://example.com"},
-    ]}
+    body = {
+        "values": [
+            {
+                "index": 100,
+                "type": "HS_ADMIN",
+                "data": {
+                    "format": "admin",
+                    "value": {"handle": ADMIN_HANDLE, "index": 300, "permissions": "000000010000"},
+                },
+            },
+            {"index": 1, "type": "URL", "data": "https://example.com"},
+        ]
+    }
     create(handle_api, body=body)
     change = {"values": [{"index": 1, "type": "URL", "data": "https://changed.example.com"}]}
     status, reply, _ = handle_api.call(
@@ -183,9 +205,26 @@ def test_bad_input_is_refused_and_changes_nothing(handle_api: HandleApi) -> None
         ("/api/handles/99.1/X", VALUES, 301),  # a prefix this node does not serve
         (PATH, {"values": [{"index": 0, "type": "URL", "data": "x"}]}, 202),
         (PATH, {"values": [{"index": 1, "type": "", "data": "x"}]}, 202),
-        (PATH, {"values": [{"index": 1, "type": "URL", "data": {"format": "nope", "value": 1}}]}, 202),
-        (PATH, {"values": [{"index": 1, "type": "URL", "data": {"format": "hex", "value": "xyz"}}]}, 202),
-        (PATH, {"values": [{"index": 1, "type": "URL", "data": "a"}, {"index": 1, "type": "B", "data": "b"}]}, 202),
+        (
+            PATH,
+            {"values": [{"index": 1, "type": "URL", "data": {"format": "nope", "value": 1}}]},
+            202,
+        ),
+        (
+            PATH,
+            {"values": [{"index": 1, "type": "URL", "data": {"format": "hex", "value": "xyz"}}]},
+            202,
+        ),
+        (
+            PATH,
+            {
+                "values": [
+                    {"index": 1, "type": "URL", "data": "a"},
+                    {"index": 1, "type": "B", "data": "b"},
+                ]
+            },
+            202,
+        ),
         (PATH, {"values": [{"index": "one", "type": "URL", "data": "a"}]}, 202),
         (PATH, {"values": [{"index": 1, "type": "URL", "data": "a", "ttl": -1}]}, 202),
         (PATH, {"nothing": []}, 202),

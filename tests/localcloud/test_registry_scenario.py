@@ -63,10 +63,20 @@ def test_register_resolve_change_delete(local_stack: dict[str, Any]) -> None:
     assert me["authenticated"] is True
     assert stack["demo"]["enterprisePrefix"] in me["prefixes"]
 
-    created = _graphql(stack, "RegisterIdentifier", {"input": {"handle": handle, "values": [
-        {"index": 1, "type": "URL", "value": "https://example.com/e2e"},
-        {"index": 2, "type": "SERIAL", "value": "SN-E2E", "restricted": True},
-    ]}}, token)
+    created = _graphql(
+        stack,
+        "RegisterIdentifier",
+        {
+            "input": {
+                "handle": handle,
+                "values": [
+                    {"index": 1, "type": "URL", "value": "https://example.com/e2e"},
+                    {"index": 2, "type": "SERIAL", "value": "SN-E2E", "restricted": True},
+                ],
+            }
+        },
+        token,
+    )
     assert created["__typename"] == "Identifier", created
 
     public = requests.get(url, timeout=TIMEOUT)

@@ -45,7 +45,9 @@ def settings(**overrides: object) -> Settings:
 def build_test_node(issuer: TokenIssuer, node_settings: Settings | None = None) -> Node:
     """Create the tables (inside an active moto mock) and seed two enterprises."""
     verifier = TokenVerifier(
-        issuer=ISSUER, audience=CLIENT_ID, jwks_url="https://keys.invalid/jwks.json",
+        issuer=ISSUER,
+        audience=CLIENT_ID,
+        jwks_url="https://keys.invalid/jwks.json",
         fetch=lambda _url: issuer.jwks(),
     )
     node = build_node(node_settings or settings(), tokens=verifier)

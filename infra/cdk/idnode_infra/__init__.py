@@ -1,0 +1,1 @@
+"""CDK constructs that deploy idnode: one module per capability, composed by `stack`."""

@@ -1,0 +1,175 @@
+"""The idnode stack: composes the capabilities, publishes their endpoints, checks them."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Stack, Stage, Validations
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_lambda as lambda_
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct, IConstruct
+
+from idnode import settings
+from idnode_infra.api import Api
+from idnode_infra.auth import Auth
+from idnode_infra.data import Data
+from idnode_infra.deployment import Deployment
+from idnode_infra.functions import Functions
+
+GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
+HANDLES_HANDLER = "idnode.handlers.handles.handler"
+# HTTP API accepts up to 10 MB; the product caps request bodies well below that.
+MAX_BODY_BYTES = 256 * 1024
+# The plugin name cdk-nag reports its AwsSolutions findings under.
+_NAG_PACK = "AwsSolutions"
+
+
+class IdnodeStack(Stack):
+    """Everything one secondary node needs, for AWS or the local cloud alike."""
+
+    def __init__(self, scope: Construct, deployment: Deployment) -> None:
+        super().__init__(
+            scope,
+            deployment.stack_name,
+            env=deployment.environment,
+            description=f"idnode identifier resolution node {deployment.node_prefix}",
+        )
+        data = Data(
+            self,
+            "Data",
+            removal_policy=deployment.removal_policy,
+            deletion_protection=deployment.deletion_protection,
+        )
+        auth = Auth(
+            self,
+            "Auth",
+            removal_policy=deployment.removal_policy,
+            deletion_protection=deployment.deletion_protection,
+        )
+        functions = Functions(
+            self,
+            "Functions",
+            removal_policy=deployment.removal_policy,
+            # Every function reads the same settings model, which requires all table names.
+            environment={
+                settings.IDENTIFIERS_TABLE: data.identifiers.table_name,
+                settings.PREFIXES_TABLE: data.prefixes.table_name,
+                settings.CREDENTIALS_TABLE: data.credentials.table_name,
+                settings.NODE_PREFIX: deployment.node_prefix,
+                settings.USER_POOL_ID: auth.user_pool.user_pool_id,
+                settings.USER_POOL_CLIENT_ID: auth.client.user_pool_client_id,
+                settings.GRAPHIQL: "true" if deployment.graphiql else "false",
+                settings.MAX_BODY_BYTES: str(MAX_BODY_BYTES),
+            },
+        )
+        graphql_function = functions.add(
+            "GraphqlFunction",
+            handler=GRAPHQL_HANDLER,
+            description="GraphQL API for people and frontends",
+        )
+        handles_function = functions.add(
+            "HandlesFunction",
+            handler=HANDLES_HANDLER,
+            description="Handle REST API: resolution and identifier management",
+        )
+
+        data.identifiers.grant_read_write_data(graphql_function)
+        data.prefixes.grant_read_data(graphql_function)
+        data.identifiers.grant_read_write_data(handles_function)
+        data.prefixes.grant_read_data(handles_function)
+        data.credentials.grant_read_data(handles_function)
+
+        api = Api(
+            self,
+            "Api",
+            graphql_function=graphql_function,
+            handles_function=handles_function,
+            removal_policy=deployment.removal_policy,
+        )
+
+        outputs = {
+            "GraphqlUrl": f"{api.base_url}/graphql",
+            "HandleApiUrl": api.base_url,
+            "HttpApiId": api.http_api.api_id,
+            "UserPoolId": auth.user_pool.user_pool_id,
+            "UserPoolClientId": auth.client.user_pool_client_id,
+            "IdentifiersTableName": data.identifiers.table_name,
+            "PrefixesTableName": data.prefixes.table_name,
+            "CredentialsTableName": data.credentials.table_name,
+            "NodePrefix": deployment.node_prefix,
+            "Region": self.region,
+        }
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)
+
+        self._acknowledge_findings(
+            data=data, auth=auth, api=api, functions=(graphql_function, handles_function)
+        )
+        # Validation plugins belong to the enclosing app (or stage); the checks run at synth
+        # and interrupt it on any unacknowledged finding.
+        stage = Stage.of(self)
+        assert stage is not None
+        Validations.of(stage).add_plugins(AwsSolutionsChecks(stage, verbose=True))
+
+    def _acknowledge_findings(
+        self,
+        *,
+        data: Data,
+        auth: Auth,
+        api: Api,
+        functions: tuple[lambda_.Function, ...],
+    ) -> None:
+        """Every accepted cdk-nag finding, each with the reason it is accepted."""
+        for function in functions:
+            _acknowledge(
+                function,
+                "AwsSolutions-L1",
+                "Python 3.11 is pinned on purpose: the bundle's wheels are built for it and the "
+                "local cloud runs functions on the host's Python 3.11. Upgrade both together.",
+            )
+            policy = function.role.node.find_child("DefaultPolicy") if function.role else None
+            assert policy is not None
+            _acknowledge(
+                policy,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level "
+                "permissions; active tracing needs them on '*'.",
+            )
+            for table in (data.identifiers, data.prefixes):
+                _acknowledge(
+                    policy,
+                    f"AwsSolutions-IAM5[Resource::<{self._logical_id(table)}.Arn>/index/*]",
+                    "Queries on the table's own global secondary indexes; the wildcard covers "
+                    "only index names of this one table.",
+                )
+        for route in api.http_api.node.children:
+            if isinstance(route, apigwv2.HttpRoute):
+                _acknowledge(
+                    route,
+                    "AwsSolutions-APIG4",
+                    "The functions authenticate callers themselves: Handle resolution is public "
+                    "(SN-4), GraphQL mixes anonymous queries with mutations that verify Cognito "
+                    "ID tokens, and enterprise systems use Handle authentication.",
+                )
+        _acknowledge(
+            auth.user_pool,
+            "AwsSolutions-COG2",
+            "MFA is optional (TOTP) until the frontends ship enrolment; IOT-10 requires it "
+            "for people later.",
+        )
+        _acknowledge(
+            auth.user_pool,
+            "AwsSolutions-COG8",
+            "The Essentials feature plan: accounts are created by administrators only, and "
+            "the Plus plan's threat protection is billed per user; revisit before opening "
+            "sign-up.",
+        )
+
+    def _logical_id(self, table: dynamodb.Table) -> str:
+        resource = table.node.default_child
+        assert isinstance(resource, CfnResource)
+        return self.get_logical_id(resource)
+
+
+def _acknowledge(construct: IConstruct, rule: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=f"{_NAG_PACK}::{rule}", reason=reason))

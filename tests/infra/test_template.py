@@ -1,0 +1,439 @@
+"""The synthesised CloudFormation template: tables, API, functions, permissions, users, outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+from pynamodb.models import Model
+
+from idnode import settings
+from idnode.store.models import CredentialModel, IdentifierModel, PrefixModel
+from idnode_infra.auth import ROLES
+
+from .conftest import Synthesised
+
+OUTPUT_KEYS = {
+    "GraphqlUrl",
+    "HandleApiUrl",
+    "HttpApiId",
+    "UserPoolId",
+    "UserPoolClientId",
+    "IdentifiersTableName",
+    "PrefixesTableName",
+    "CredentialsTableName",
+    "NodePrefix",
+    "Region",
+}
+SETTINGS_VARIABLES = {
+    settings.IDENTIFIERS_TABLE,
+    settings.PREFIXES_TABLE,
+    settings.CREDENTIALS_TABLE,
+    settings.NODE_PREFIX,
+    settings.USER_POOL_ID,
+    settings.USER_POOL_CLIENT_ID,
+    settings.GRAPHIQL,
+    settings.MAX_BODY_BYTES,
+}
+HANDLERS = {
+    "graphql": "idnode.handlers.graphql.handler",
+    "handles": "idnode.handlers.handles.handler",
+}
+WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+
+def _of_type(synthesised: Synthesised, resource_type: str) -> dict[str, Any]:
+    return {
+        logical_id: resource
+        for logical_id, resource in synthesised.resources.items()
+        if resource["Type"] == resource_type
+    }
+
+
+def _table_id(synthesised: Synthesised, hash_key: str) -> str:
+    tables = _of_type(synthesised, "AWS::DynamoDB::Table")
+    (found,) = [
+        logical_id
+        for logical_id, table in tables.items()
+        if table["Properties"]["KeySchema"] == [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    ]
+    return found
+
+
+def _function_id(synthesised: Synthesised, handler: str) -> str:
+    functions = _of_type(synthesised, "AWS::Lambda::Function")
+    (found,) = [
+        logical_id
+        for logical_id, function in functions.items()
+        if function["Properties"]["Handler"] == handler
+    ]
+    return found
+
+
+def _dynamodb_grants(synthesised: Synthesised, function_id: str) -> dict[str, set[str]]:
+    """For one function: DynamoDB actions allowed on each table (by logical id)."""
+    function = synthesised.resources[function_id]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    grants: dict[str, set[str]] = {}
+    for policy in _of_type(synthesised, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+            continue
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = {actions} if isinstance(actions, str) else set(actions)
+            if not any(action.startswith("dynamodb:") for action in actions):
+                continue
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                assert resource != "*", f"DynamoDB actions on '*' for {function_id}"
+                grants.setdefault(_table_of(resource), set()).update(actions)
+    return grants
+
+
+def _table_of(resource: Any) -> str:
+    """The table a policy resource names: its ARN, or its ARN followed by `/index/*`."""
+    if "Fn::GetAtt" in resource:
+        logical_id, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn"
+        return str(logical_id)
+    parts = resource["Fn::Join"][1]
+    assert parts[1:] == ["/index/*"], f"unexpected DynamoDB resource {resource}"
+    return _table_of(parts[0])
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hash_key", ["handle", "prefix", "identity"])
+def test_tables_are_on_demand_encrypted_recoverable_and_retained(
+    aws: Synthesised, hash_key: str
+) -> None:
+    table = aws.resources[_table_id(aws, hash_key)]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # AWS-managed KMS key: encryption enabled, no customer key named.
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_identifiers_table_has_prefix_index_and_stream(aws: Synthesised) -> None:
+    props = aws.resources[_table_id(aws, "handle")]["Properties"]
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "byPrefix",
+            "KeySchema": [
+                {"AttributeName": "prefix", "KeyType": "HASH"},
+                {"AttributeName": "handle", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "handle", "AttributeType": "S"},
+        {"AttributeName": "prefix", "AttributeType": "S"},
+    ]
+
+
+def test_prefixes_table_has_enterprise_index(aws: Synthesised) -> None:
+    props = aws.resources[_table_id(aws, "prefix")]["Properties"]
+    assert "StreamSpecification" not in props
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "byEnterprise",
+            "KeySchema": [
+                {"AttributeName": "enterprise", "KeyType": "HASH"},
+                {"AttributeName": "prefix", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+
+
+def test_credentials_table_has_no_index(aws: Synthesised) -> None:
+    props = aws.resources[_table_id(aws, "identity")]["Properties"]
+    assert "GlobalSecondaryIndexes" not in props
+    assert props["AttributeDefinitions"] == [{"AttributeName": "identity", "AttributeType": "S"}]
+
+
+# --- functions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("handler", HANDLERS.values())
+def test_functions_share_runtime_observability_and_settings(aws: Synthesised, handler: str) -> None:
+    props = aws.resources[_function_id(aws, handler)]["Properties"]
+    assert props["Runtime"] == "python3.11"
+    assert props["Architectures"] == ["x86_64"]
+    assert props["MemorySize"] == 1024
+    assert props["Timeout"] == 10
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    assert "LogGroup" in props["LoggingConfig"]
+    variables = props["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "idnode"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "idnode"
+    assert variables.keys() >= SETTINGS_VARIABLES
+    assert variables[settings.NODE_PREFIX] == "88.100"
+    assert variables[settings.IDENTIFIERS_TABLE] == {"Ref": _table_id(aws, "handle")}
+    assert variables[settings.PREFIXES_TABLE] == {"Ref": _table_id(aws, "prefix")}
+    assert variables[settings.CREDENTIALS_TABLE] == {"Ref": _table_id(aws, "identity")}
+    assert variables[settings.GRAPHIQL] == "false"
+    assert int(variables[settings.MAX_BODY_BYTES]) > 0
+
+
+def test_functions_share_one_code_asset(aws: Synthesised) -> None:
+    codes = {
+        json.dumps(function["Properties"]["Code"], sort_keys=True)
+        for function in _of_type(aws, "AWS::Lambda::Function").values()
+    }
+    assert len(codes) == 1
+    manifest = json.loads(
+        (Path(aws.assembly.directory) / f"{aws.stack.artifact_id}.assets.json").read_text()
+    )
+    archives = [
+        asset for asset in manifest["files"].values() if asset["source"]["packaging"] == "zip"
+    ]
+    assert len(archives) == 1
+
+
+def test_function_logs_are_kept_for_a_bounded_time(aws: Synthesised) -> None:
+    for group in _of_type(aws, "AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] > 0
+
+
+def test_graphql_function_reads_and_writes_identifiers_and_reads_prefixes(
+    aws: Synthesised,
+) -> None:
+    grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["graphql"]))
+    assert grants.keys() == {_table_id(aws, "handle"), _table_id(aws, "prefix")}
+    assert grants[_table_id(aws, "handle")] >= WRITE_ACTIONS
+    assert "dynamodb:GetItem" in grants[_table_id(aws, "prefix")]
+    assert not WRITE_ACTIONS & grants[_table_id(aws, "prefix")]
+
+
+def test_handles_function_also_reads_credentials_but_never_writes_them(
+    aws: Synthesised,
+) -> None:
+    grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["handles"]))
+    identifiers, prefixes, credentials = (
+        _table_id(aws, key) for key in ("handle", "prefix", "identity")
+    )
+    assert grants.keys() == {identifiers, prefixes, credentials}
+    assert grants[identifiers] >= WRITE_ACTIONS
+    assert not WRITE_ACTIONS & grants[prefixes]
+    assert "dynamodb:GetItem" in grants[credentials]
+    assert not WRITE_ACTIONS & grants[credentials]
+
+
+def test_roles_use_no_managed_policies(aws: Synthesised) -> None:
+    for role in _of_type(aws, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_no_policy_grants_everything(aws: Synthesised) -> None:
+    for policy in _of_type(aws, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                assert not action.endswith(":*"), action
+            if statement["Resource"] == "*":
+                # Only X-Ray's trace upload has no resource-level permissions.
+                assert all(action.startswith("xray:") for action in actions)
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+def test_routes_reach_their_functions(aws: Synthesised) -> None:
+    integrations = _of_type(aws, "AWS::ApiGatewayV2::Integration")
+    routes = {
+        route["Properties"]["RouteKey"]: route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
+        for route in _of_type(aws, "AWS::ApiGatewayV2::Route").values()
+    }
+    assert routes.keys() == {"ANY /graphql", "ANY /api/handles/{handle+}", "GET /api/handles"}
+    expected = {
+        "ANY /graphql": HANDLERS["graphql"],
+        "ANY /api/handles/{handle+}": HANDLERS["handles"],
+        "GET /api/handles": HANDLERS["handles"],
+    }
+    for route_key, integration_id in routes.items():
+        props = integrations[integration_id]["Properties"]
+        assert props["IntegrationType"] == "AWS_PROXY"
+        assert props["PayloadFormatVersion"] == "2.0"
+        assert props["IntegrationUri"] == {
+            "Fn::GetAtt": [_function_id(aws, expected[route_key]), "Arn"]
+        }
+
+
+def test_api_gateway_may_invoke_each_function_for_its_routes_only(aws: Synthesised) -> None:
+    permissions = _of_type(aws, "AWS::Lambda::Permission")
+    assert len(permissions) == 3
+    for permission in permissions.values():
+        props = permission["Properties"]
+        assert props["Principal"] == "apigateway.amazonaws.com"
+        source = json.dumps(props["SourceArn"])
+        assert "/graphql" in source or "/api/handles" in source
+
+
+def test_default_stage_throttles_and_logs_access(aws: Synthesised) -> None:
+    aws.template.has_resource_properties(
+        "AWS::ApiGatewayV2::Stage",
+        {
+            "StageName": "$default",
+            "AutoDeploy": True,
+            "DefaultRouteSettings": {
+                "ThrottlingRateLimit": Match.any_value(),
+                "ThrottlingBurstLimit": Match.any_value(),
+            },
+            "AccessLogSettings": {
+                "DestinationArn": {"Fn::GetAtt": [Match.any_value(), "Arn"]},
+                "Format": Match.string_like_regexp(r"\$context\.requestId"),
+            },
+        },
+    )
+    (stage,) = _of_type(aws, "AWS::ApiGatewayV2::Stage").values()
+    log_format = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert {"requestId", "status", "routeKey", "integrationError"} <= log_format.keys()
+
+
+def test_browsers_may_call_the_api(aws: Synthesised) -> None:
+    aws.template.has_resource_properties(
+        "AWS::ApiGatewayV2::Api",
+        {
+            "ProtocolType": "HTTP",
+            "CorsConfiguration": {
+                "AllowOrigins": Match.any_value(),
+                "AllowHeaders": Match.array_with(["authorization", "content-type"]),
+                "AllowMethods": Match.array_with(["GET", "POST", "OPTIONS"]),
+            },
+        },
+    )
+
+
+# --- people ---------------------------------------------------------------------------------
+
+
+def test_user_pool_is_closed_and_strict(aws: Synthesised) -> None:
+    (pool,) = _of_type(aws, "AWS::Cognito::UserPool").values()
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    policy = props["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert all(
+        policy[key]
+        for key in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols")
+    )
+    assert props["MfaConfiguration"] == "OPTIONAL"
+    assert props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["DeletionProtection"] == "ACTIVE"
+    assert pool["DeletionPolicy"] == "Retain"
+    enterprise = next(a for a in props["Schema"] if a["Name"] == "enterprise")
+    assert enterprise["AttributeDataType"] == "String"
+    assert enterprise["Mutable"] is True
+
+
+def test_user_pool_has_the_product_roles_as_groups(aws: Synthesised) -> None:
+    groups = {
+        group["Properties"]["GroupName"]
+        for group in _of_type(aws, "AWS::Cognito::UserPoolGroup").values()
+    }
+    assert groups == {"platform-admin", "auditor", "enterprise-admin", "enterprise-user"}
+    assert groups == {name for name, _, _ in ROLES}
+
+
+def test_app_client_issues_id_tokens_with_the_enterprise_attribute(aws: Synthesised) -> None:
+    (client,) = _of_type(aws, "AWS::Cognito::UserPoolClient").values()
+    props = client["Properties"]
+    assert props["GenerateSecret"] is False
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"} <= set(props["ExplicitAuthFlows"])
+    assert "custom:enterprise" in props["ReadAttributes"]
+    # A person must not be able to move themselves to another enterprise.
+    assert "custom:enterprise" not in props["WriteAttributes"]
+
+
+# --- outputs and checks ---------------------------------------------------------------------
+
+
+def test_outputs_are_exactly_the_published_endpoints(aws: Synthesised) -> None:
+    outputs = aws.template.to_json()["Outputs"]
+    assert set(outputs) == OUTPUT_KEYS
+    assert outputs["NodePrefix"]["Value"] == "88.100"
+    assert outputs["Region"]["Value"] == {"Ref": "AWS::Region"}
+    graphql_url = json.dumps(outputs["GraphqlUrl"]["Value"])
+    assert graphql_url.endswith('"/graphql"]]}')
+    assert "/api/handles" not in json.dumps(outputs["HandleApiUrl"]["Value"])
+
+
+def test_cdk_nag_reports_no_unacknowledged_finding(aws: Synthesised) -> None:
+    (report,) = [
+        plugin
+        for plugin in aws.validation_report()["pluginReports"]
+        if plugin["pluginName"] == "AwsSolutions"
+    ]
+    assert report["conclusion"] == "success"
+    assert report["violations"] == []
+    for acknowledged in report["suppressedViolations"]:
+        assert acknowledged["reason"].strip(), acknowledged["ruleName"]
+
+
+def test_synth_reports_no_error_annotations(aws: Synthesised) -> None:
+    artifact = aws.assembly.get_stack_artifact(aws.stack.artifact_id)
+    errors = [message for message in artifact.messages if message.level.value == "error"]
+    assert errors == []
+
+
+# --- local cloud ----------------------------------------------------------------------------
+
+
+def test_local_stack_targets_the_local_account(local: Synthesised) -> None:
+    assert local.stack.account == "000000000000"
+    assert local.stack.region == "us-east-1"
+    outputs = local.template.to_json()["Outputs"]
+    assert outputs["Region"]["Value"] == "us-east-1"
+
+
+def test_local_stack_is_disposable(local: Synthesised) -> None:
+    for resource_type in ("AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::Logs::LogGroup"):
+        for resource in _of_type(local, resource_type).values():
+            assert resource["DeletionPolicy"] == "Delete", resource_type
+            props = resource["Properties"]
+            assert props.get("DeletionProtectionEnabled") in (None, False)
+            assert props.get("DeletionProtection") in (None, "INACTIVE")
+
+
+def test_local_graphql_serves_graphiql(local: Synthesised) -> None:
+    function = local.resources[_function_id(local, HANDLERS["graphql"])]
+    assert function["Properties"]["Environment"]["Variables"][settings.GRAPHIQL] == "true"
+
+
+# --- contract with the store ----------------------------------------------------------------
+
+
+def _keys(schema: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    return sorted((key["KeyType"], key["AttributeName"]) for key in schema)
+
+
+@pytest.mark.parametrize("model", [IdentifierModel, PrefixModel, CredentialModel])
+def test_tables_match_the_store_models(aws: Synthesised, model: type[Model]) -> None:
+    schema = model._get_schema()
+    (hash_key,) = [key["AttributeName"] for key in schema["key_schema"]]
+    props = aws.resources[_table_id(aws, hash_key)]["Properties"]
+    assert _keys(props["KeySchema"]) == _keys(schema["key_schema"])
+    deployed = {
+        index["IndexName"]: (_keys(index["KeySchema"]), index["Projection"])
+        for index in props.get("GlobalSecondaryIndexes", [])
+    }
+    declared = {
+        index["index_name"]: (_keys(index["key_schema"]), index["projection"])
+        for index in schema["global_secondary_indexes"]
+    }
+    assert deployed == declared
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(
+        schema["attribute_definitions"], key=str
+    )
