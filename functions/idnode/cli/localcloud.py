@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -395,14 +394,21 @@ def stop_started(workspace: Workspace, cloud: LocalCloud) -> bool:
     return stopped
 
 
+_ORIGINS = {
+    EndpointSource.ENVIRONMENT: "given by AWS_ENDPOINT_URL, not managed by idnode",
+    EndpointSource.RUNNING: "already running, not managed by idnode",
+    EndpointSource.EMBEDDED: "embedded",
+}
+
+
 def describe(endpoints: Mapping[str, Any], state: LocalCloudState | None) -> str:
     """Endpoints in a form people read."""
     if state is not None and state.emulator_pid is not None:
         origin = f"ministack {emulator.MINISTACK_VERSION}, pid {state.emulator_pid}"
     elif state is not None:
-        origin = f"an emulator found by {state.source}, not managed by idnode"
+        origin = _ORIGINS[state.source]
     else:
-        origin = "not recorded"
+        origin = "not started by idnode"
     tables = endpoints.get("tables", {})
     lines = [
         f"Local cloud at {endpoints.get('endpointUrl')} ({origin})",
@@ -417,63 +423,78 @@ def describe(endpoints: Mapping[str, Any], state: LocalCloudState | None) -> str
         f"  Node prefix      {endpoints.get('nodePrefix')}",
     ]
     demo = endpoints.get("demo") or {}
-    for key, value in demo.items():
-        lines.append(f"  demo.{key:<11} {json.dumps(value, ensure_ascii=False)}")
+    if demo:
+        lines.append("  Demo node")
+        width = max(len(str(key)) for key in demo)
+        for key, value in demo.items():
+            shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            lines.append(f"    {key:<{width}}  {shown}")
     return "\n".join(lines)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+class _StopSignals:
+    """SIGINT and SIGTERM: the first one interrupts; later ones are ignored, so that the
+    cleanup it triggers (stopping the emulator) runs to the end."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.received is None:
+            self.received = signum
+            raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _wait_for_stop(workspace: Workspace, cloud: LocalCloud, out: TextIO) -> int:
-    stop = threading.Event()
-    handlers = {
-        signum: signal.signal(signum, lambda *_: stop.set())
-        for signum in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
-        while not stop.wait(1.0):
-            if cloud.process is not None and cloud.process.poll() is not None:
-                if read_state(workspace) is None:
-                    out.write("The emulator was stopped by `idnode down`.\n")
-                    return 0
-                out.write(
-                    f"ministack exited with code {cloud.process.returncode}; "
-                    f"see {workspace.emulator_log}\n"
-                )
-                clear_state(workspace)
-                return 1
-    finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-    return 0
+        while True:
+            time.sleep(1.0)
+            if cloud.process is None or cloud.process.poll() is None:
+                continue
+            if read_state(workspace) is None:
+                out.write("The emulator was stopped by `idnode down`.\n")
+                return 0
+            out.write(
+                f"ministack exited with code {cloud.process.returncode}; "
+                f"see {workspace.emulator_log}\n"
+            )
+            clear_state(workspace)
+            return 1
+    except KeyboardInterrupt:
+        return 0
 
 
 def up(detach: bool, verbose: bool = False, out: TextIO = sys.stdout) -> int:
     """`idnode up`: bring the local cloud up; unless detached, serve until Ctrl-C or SIGTERM."""
     workspace = Workspace.locate()
     progress = Progress(out)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with _StopSignals():
         cloud = bring_up(workspace, progress, echo=out if verbose else None)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    out.write("\n" + describe(cloud.endpoints, cloud.state) + "\n")
-    out.write(f"Endpoints written to {workspace.endpoints_file}\n")
-    progress("local cloud ready")
-    if detach:
-        if cloud.state.emulator_pid is not None:
-            out.write("Stop it with `idnode down`.\n")
-        return 0
-    out.write("Press Ctrl-C to stop.\n")
-    code = _wait_for_stop(workspace, cloud, out)
-    if cloud.started:
-        progress(f"stopping ministack pid {cloud.state.emulator_pid}")
-        stop_started(workspace, cloud)
-    elif cloud.state.emulator_pid is not None:
-        out.write("The emulator started by an earlier `idnode up --detach` keeps running.\n")
-    return code
+        out.write("\n" + describe(cloud.endpoints, cloud.state) + "\n")
+        out.write(f"Endpoints written to {workspace.endpoints_file}\n")
+        progress("local cloud ready")
+        if detach:
+            if cloud.state.emulator_pid is not None:
+                out.write("Stop it with `idnode down`.\n")
+            return 0
+        out.write("Press Ctrl-C to stop.\n")
+        code = _wait_for_stop(workspace, cloud, out)
+        if cloud.started and cloud.process is not None and cloud.process.poll() is None:
+            progress(f"stopping ministack pid {cloud.state.emulator_pid}")
+            stop_started(workspace, cloud)
+        elif not cloud.started and cloud.state.emulator_pid is not None:
+            out.write("The emulator started by an earlier `idnode up --detach` keeps running.\n")
+        return code
 
 
 def down(out: TextIO = sys.stdout) -> int:

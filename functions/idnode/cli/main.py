@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from idnode.cli.workspace import CommandError, Workspace
+from idnode.settings import SettingsError
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -36,9 +37,12 @@ def _status(_args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from idnode.cli.gateway import serve  # noqa: PLC0415
+    from idnode.cli import gateway  # noqa: PLC0415  (loads uvicorn and the handlers)
 
-    serve(args.host, args.port)
+    try:
+        gateway.serve(args.host, args.port)
+    except gateway.GatewayConfigError as exc:
+        raise CommandError(str(exc)) from exc
     return 0
 
 
@@ -120,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("idnode: interrupted\n")
         return EXIT_INTERRUPTED
-    except CommandError as exc:
+    except (CommandError, SettingsError) as exc:
         # Tool, emulator and deploy failures carry their own explanation and log excerpt.
         sys.stderr.write(f"idnode {args.command}: error: {exc}\n")
         return EXIT_FAILURE
