@@ -125,3 +125,17 @@ def test_pyhandle_against_the_deployed_api(local_stack: dict[str, Any]) -> None:
     assert client.get_value_from_handle(handle, "URL") == "https://example.com/pyhandle-2"
     client.delete_handle(handle)
     assert client.retrieve_handle_record_json(handle) is None
+
+
+def test_browsers_may_call_the_graphql_api(local_stack: dict[str, Any]) -> None:
+    preflight = requests.options(
+        local_stack["graphqlUrl"],
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+        timeout=TIMEOUT,
+    )
+    assert preflight.status_code in (200, 204), preflight.text
+    assert preflight.headers.get("Access-Control-Allow-Origin") in ("*", "http://localhost:3000")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from idnode.cli.workspace import (
@@ -256,3 +256,28 @@ def read_outputs(path: Path, stack: str = STACK_NAME) -> dict[str, str]:
     if not isinstance(outputs, dict):
         raise OutputsError(f"{path} has no outputs for stack {stack!r}")
     return {str(key): str(value) for key, value in outputs.items()}
+
+
+def api_cors(assembly_dir: Path, stack: str = STACK_NAME) -> dict[str, Any] | None:
+    """The HTTP API's CORS configuration as synthesised into the stack's template."""
+    template = json.loads((assembly_dir / f"{stack}.template.json").read_text())
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") == "AWS::ApiGatewayV2::Api":
+            cors = resource.get("Properties", {}).get("CorsConfiguration")
+            return dict(cors) if cors else None
+    return None
+
+
+def restore_cors(assembly_dir: Path, api_id: str, endpoint_url: str) -> bool:
+    """Apply the template's CORS configuration to the deployed HTTP API.
+
+    The local cloud drops CorsConfiguration when it deploys from CloudFormation, and then
+    refuses every browser preflight; AWS applies it from the template. True if applied."""
+    cors = api_cors(assembly_dir)
+    if not cors:
+        return False
+    import boto3  # noqa: PLC0415 - keeps `idnode --help` light
+
+    client = boto3.client("apigatewayv2", region_name=LOCAL_REGION, endpoint_url=endpoint_url)
+    client.update_api(ApiId=api_id, CorsConfiguration=cors)
+    return True

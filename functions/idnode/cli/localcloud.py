@@ -342,7 +342,11 @@ def _deploy(
             cdk.bootstrap_local(workspace, env, endpoint_url, echo)
     with progress.step(f"cdklocal deploy {cdk.STACK_NAME} (-c local=true)"):
         cdk.deploy_local(workspace, env, endpoint_url, echo)
-    return cdk.read_outputs(workspace.outputs_file)
+    outputs = cdk.read_outputs(workspace.outputs_file)
+    with environment_overrides(product_environment(outputs, endpoint_url)):
+        if cdk.restore_cors(workspace.local_assembly_dir, outputs["HttpApiId"], endpoint_url):
+            progress("CORS configuration applied to the HTTP API")
+    return outputs
 
 
 def _seed(outputs: Mapping[str, str], endpoint_url: str) -> dict[str, Any]:
