@@ -6,12 +6,12 @@ Every environment variable the product reads is named here and nowhere else.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-_PREFIX_RE = re.compile(r"^[0-9A-Za-z]+(\.[0-9A-Za-z]+)*$")
+from idnode.domain.errors import InvalidHandleError
+from idnode.domain.handles import validate_prefix
 
 # Environment variable names: the contract between infra/cdk, the local cloud and the code.
 IDENTIFIERS_TABLE = "IDNODE_IDENTIFIERS_TABLE"
@@ -67,8 +67,10 @@ class Settings:
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")
         node_prefix = env[NODE_PREFIX]
-        if not _PREFIX_RE.match(node_prefix):
-            raise SettingsError(f"{NODE_PREFIX} is not a dotted prefix: {node_prefix!r}")
+        try:
+            validate_prefix(node_prefix)
+        except InvalidHandleError as exc:
+            raise SettingsError(f"{NODE_PREFIX}: {exc.message}") from None
         try:
             max_body = int(env.get(MAX_BODY_BYTES, "262144"))
         except ValueError as exc:

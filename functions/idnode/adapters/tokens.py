@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import jwt
 from jwt import exceptions as jwt_errors
 
+from idnode.domain.errors import AuthenticationRequiredError
+
 if TYPE_CHECKING:
     from idnode.settings import Settings
 
@@ -38,7 +40,7 @@ FETCH_TIMEOUT_SECONDS = 3.0
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "token_use"]
 
 
-class InvalidTokenError(Exception):
+class InvalidTokenError(AuthenticationRequiredError):
     """A token was refused. The message is safe to show the client: it never contains the token."""
 
     def __init__(self, reason: str) -> None:

@@ -260,7 +260,10 @@ def read_outputs(path: Path, stack: str = STACK_NAME) -> dict[str, str]:
 
 def api_cors(assembly_dir: Path, stack: str = STACK_NAME) -> dict[str, Any] | None:
     """The HTTP API's CORS configuration as synthesised into the stack's template."""
-    template = json.loads((assembly_dir / f"{stack}.template.json").read_text())
+    path = assembly_dir / f"{stack}.template.json"
+    if not path.exists():
+        return None
+    template = json.loads(path.read_text())
     for resource in template.get("Resources", {}).values():
         if resource.get("Type") == "AWS::ApiGatewayV2::Api":
             cors = resource.get("Properties", {}).get("CorsConfiguration")

@@ -136,10 +136,15 @@ def rights_for_change(before: Record | None, after: Record | None) -> set[Right]
         is_admin = old[index].type == HS_ADMIN
         needed.add(Right.REMOVE_ADMIN if is_admin else Right.REMOVE_VALUE)
     for index, value in new.items():
-        is_admin = value.type == HS_ADMIN
-        if index not in old:
+        before_value = old.get(index)
+        # A value that is or was an HS_ADMIN needs admin rights: retyping one must not
+        # strip a record's administrators with a mere "modify value".
+        is_admin = value.type == HS_ADMIN or (
+            before_value is not None and before_value.type == HS_ADMIN
+        )
+        if before_value is None:
             needed.add(Right.ADD_ADMIN if is_admin else Right.ADD_VALUE)
-        elif _content(old[index]) != _content(value):
+        elif _content(before_value) != _content(value):
             needed.add(Right.MODIFY_ADMIN if is_admin else Right.MODIFY_VALUE)
     return needed
 

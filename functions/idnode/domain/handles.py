@@ -35,7 +35,7 @@ def validate_prefix(prefix: str) -> str:
         raise InvalidHandleError("the prefix is empty")
     if len(prefix) > MAX_PREFIX_LENGTH:
         raise InvalidHandleError(f"the prefix is longer than {MAX_PREFIX_LENGTH} characters")
-    if not _PREFIX_RE.match(prefix):
+    if not _PREFIX_RE.fullmatch(prefix):
         raise InvalidHandleError(
             f"invalid prefix {prefix!r}: use dot-separated segments of letters, digits, '-' or '_'"
         )

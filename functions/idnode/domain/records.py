@@ -73,6 +73,13 @@ class Record:
         return self._with(tuple(v for v in self.values if v.index not in wanted), at)
 
     def _with(self, values: tuple[Value, ...], at: datetime) -> Record:
+        indexes = [v.index for v in values]
+        repeated = sorted({i for i in indexes if indexes.count(i) > 1})
+        if repeated:
+            raise InvalidValueError(
+                f"value index {', '.join(map(str, repeated))} appears more than once",
+                handle=self.handle.name,
+            )
         if len(values) > MAX_VALUES:
             raise InvalidValueError(f"a record holds at most {MAX_VALUES} values")
         return replace(self, values=values, updated=at)

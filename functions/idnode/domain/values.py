@@ -105,7 +105,7 @@ def _parse_index(raw: object) -> int:
     # Clients send the index as a number or as a numeric string.
     if isinstance(raw, bool):
         raise _fail(raw, "index must be an integer")
-    if isinstance(raw, str) and raw.strip().isdigit():
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
         raw = int(raw.strip())
     if not isinstance(raw, int):
         raise InvalidValueError(f"value index {raw!r} is not an integer")
@@ -126,7 +126,7 @@ def _parse_admin(index: int, value: object) -> dict[str, Any]:
         raise _fail(index, "admin data index must be an integer") from None
     if not 0 <= parsed_index <= MAX_INDEX:
         raise _fail(index, "admin data index is out of range")
-    if not isinstance(bits, str) or not _BITS_RE.match(bits):
+    if not isinstance(bits, str) or not _BITS_RE.fullmatch(bits):
         raise _fail(index, f"admin permissions must be {ADMIN_PERMISSION_BITS} characters of 0/1")
     return {"handle": handle, "index": parsed_index, "permissions": bits}
 
@@ -155,7 +155,7 @@ def _parse_text(index: int, fmt: DataFormat, value: object) -> str:
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise _fail(index, "data is not valid base64") from None
-    if fmt is DataFormat.HEX and (len(value) % 2 or not _HEX_RE.match(value)):
+    if fmt is DataFormat.HEX and (len(value) % 2 or not _HEX_RE.fullmatch(value)):
         raise _fail(index, "data is not valid hex")
     return value
 
@@ -224,17 +224,20 @@ def parse_value(raw: object) -> Value:
     vtype = raw.get("type")
     if not isinstance(vtype, str) or not vtype:
         raise _fail(index, "type must be a non-empty string")
-    if len(vtype) > MAX_TYPE_LENGTH or not _TYPE_RE.match(vtype):
+    if len(vtype) > MAX_TYPE_LENGTH or not _TYPE_RE.fullmatch(vtype):
         raise _fail(index, f"type must be 1-{MAX_TYPE_LENGTH} printable ASCII characters")
+    data = _parse_data(index, raw.get("data"))
+    if vtype == "HS_ADMIN" and data.format is not DataFormat.ADMIN:
+        raise _fail(index, "an HS_ADMIN value needs data of format admin")
     ttl_raw = raw.get("ttl", DEFAULT_TTL)
-    if isinstance(ttl_raw, str) and ttl_raw.isdigit():
+    if isinstance(ttl_raw, str) and ttl_raw.isascii() and ttl_raw.isdigit():
         ttl_raw = int(ttl_raw)
     if isinstance(ttl_raw, bool) or not isinstance(ttl_raw, int) or not 0 <= ttl_raw <= MAX_TTL:
         raise _fail(index, f"ttl must be an integer between 0 and {MAX_TTL}")
     return Value(
         index=index,
         type=vtype,
-        data=_parse_data(index, raw.get("data")),
+        data=data,
         ttl=ttl_raw,
         permissions=_parse_permissions(index, raw),
     )

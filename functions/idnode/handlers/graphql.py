@@ -10,7 +10,7 @@ from mangum import Mangum
 
 from idnode.api.graphql.app import create_app
 from idnode.node import current_node
-from idnode.observability import logger, metrics, tracer
+from idnode.observability import logger, metrics
 
 _asgi: Mangum | None = None
 
@@ -24,7 +24,6 @@ def _adapter() -> Mangum:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Mangum declares its own LambdaContext protocol; Powertools' type is the same object.

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import unquote
 
-from idnode.adapters.tokens import InvalidTokenError
 from idnode.domain.access import ANONYMOUS, Principal, admin_identity, user
 from idnode.domain.credentials import AdminCredential, parse_identity, verify_secret
 from idnode.domain.errors import AuthenticationRequiredError, InvalidValueError
@@ -44,7 +43,9 @@ class TokenClaims(Protocol):
 
 
 class Tokens(Protocol):
-    def verify(self, token: str) -> TokenClaims: ...
+    def verify(self, token: str) -> TokenClaims:
+        """Claims of a valid token; raises AuthenticationRequiredError (or a subclass)."""
+        ...
 
 
 _BAD_CREDENTIALS = "the admin identity or its secret is not valid"
@@ -131,9 +132,9 @@ class CallerAuthenticator:
             raise AuthenticationRequiredError("this node accepts no bearer tokens")
         try:
             claims = self._tokens.verify(token)
-        except InvalidTokenError as exc:
+        except AuthenticationRequiredError as exc:
             raise AuthenticationRequiredError(
-                f"the bearer token was refused: {exc.reason}"
+                f"the bearer token was refused: {exc.message}"
             ) from None
         prefixes: list[str] = []
         if claims.enterprise:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -67,6 +69,7 @@ class RegistryService:
         stale_error: type[Exception],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._identifiers = identifiers
         self._prefixes = prefixes
@@ -74,6 +77,7 @@ class RegistryService:
         self._stale = stale_error
         self._clock = clock
         self._max_attempts = max_attempts
+        self._sleep = sleep
 
     # Reads
 
@@ -192,12 +196,13 @@ class RegistryService:
 
     def delete(self, name: str, principal: Principal) -> Record:
         handle = Handle.parse(name)
-        for _ in range(self._max_attempts):
+        for attempt in range(self._max_attempts):
             record = self._require(handle)
             authorise_write(principal, handle, record, None)
             try:
                 self._identifiers.delete(record)
             except self._stale:
+                self._back_off(attempt)
                 continue
             return record
         raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
@@ -205,15 +210,20 @@ class RegistryService:
     def _change(self, name: str, principal: Principal, change: Change) -> Record:
         """Read, change, authorise and store; re-read and re-apply when another writer won."""
         handle = Handle.parse(name)
-        for _ in range(self._max_attempts):
+        for attempt in range(self._max_attempts):
             before = self._require(handle)
             after = change(before, self._clock())
             authorise_write(principal, handle, before, after)
             try:
                 return self._identifiers.save(after)
             except self._stale:
+                self._back_off(attempt)
                 continue
         raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+
+    def _back_off(self, attempt: int) -> None:
+        """Sleep a little, with jitter, so that colliding writers spread out."""
+        self._sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311 - jitter, not secrecy
 
     def _require(self, handle: Handle) -> Record:
         record = self._identifiers.get(handle)

@@ -18,7 +18,9 @@ VALUES_NOT_FOUND = 200
 JSON = "application/json"
 
 
-def reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+def reply(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[str]:
     return Response(
         status_code=status,
         content_type=JSON,

@@ -1,0 +1,1 @@
+"""Benchmark suite of the identifier resolution node: `python -m bench` (or `make bench`)."""

@@ -1,0 +1,263 @@
+"""The benchmark suite: import times and per-request costs, as ratios within one run.
+
+Absolute times depend on the machine and on whatever else it is doing; ratios of two
+things measured side by side, in the same run, mostly do not. Targets are set on ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import imports
+from bench.environment import measured_environment
+from bench.report import (
+    Entry,
+    ImportTiming,
+    PathCost,
+    cost_entry,
+    heaviest_modules,
+    heaviest_packages,
+    median,
+    median_profile,
+    missed,
+    path_ratio_entry,
+    ratio_entry,
+    render_import_profile,
+    render_table,
+    to_microseconds,
+    wall_details,
+    write_results,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPOSITORY = BENCH_DIR.parent
+RESULTS_FILE = BENCH_DIR / "results.json"
+IMPORT_PROFILE_FILE = BENCH_DIR / "import_profile.txt"
+RESOLUTION_TIMEOUT_SECONDS = 300
+
+# Targets: the most each path may cost relative to its baseline (see bench/README.md).
+HANDLES_VS_GET_ITEM = 1.5
+GRAPHQL_VS_HANDLES = 3.0
+HANDLES_IMPORT_VS_BOTO3 = 1.2
+GRAPHQL_IMPORT_VS_BOTO3 = 2.5
+
+
+def request_entries(document: Mapping[str, Any]) -> list[Entry]:
+    """Figures from the per-request measurement (the output of bench.resolution)."""
+    cpu = {name: PathCost.of(rounds) for name, rounds in document["cpu_ns"].items()}
+    wall = {name: PathCost.of(rounds) for name, rounds in document["wall_ns"].items()}
+    first_call = document.get("first_call_ns", {})
+    entries = [
+        path_ratio_entry(
+            "resolve_handles_handler_vs_get_item",
+            cpu["handles"],
+            cpu["get_item"],
+            of="CPU time per call of a public GET /api/handles/{handle} through the Handle "
+            "REST Lambda handler, over a raw boto3 GetItem (ConsistentRead) of the same item "
+            "on the same endpoint (medians)",
+            target=HANDLES_VS_GET_ITEM,
+            wall=(wall["handles"], wall["get_item"]),
+        ),
+        path_ratio_entry(
+            "resolve_graphql_vs_handles_handler",
+            cpu["graphql"],
+            cpu["handles"],
+            of="CPU time per call of the ResolveIdentifier query through the GraphQL Lambda "
+            "handler (Mangum), over the same resolution through the Handle REST Lambda "
+            "handler (medians)",
+            target=GRAPHQL_VS_HANDLES,
+            wall=(wall["graphql"], wall["handles"]),
+        ),
+    ]
+    described = {
+        "get_item": ("resolve_get_item_us", "raw boto3 GetItem (ConsistentRead)"),
+        "handles": ("resolve_handles_handler_us", "Handle REST Lambda handler, public resolution"),
+        "graphql": ("resolve_graphql_handler_us", "GraphQL Lambda handler, resolve query"),
+    }
+    for path, (name, what) in described.items():
+        extra: dict[str, Any] = {
+            "p90_us": round(cpu[path].p90_us, 1),
+            "wall_us": round(wall[path].median_us, 1),
+            "wall_p90_us": round(wall[path].p90_us, 1),
+            "samples": cpu[path].samples,
+        }
+        if path in first_call:
+            extra["first_call_wall_us"] = round(first_call[path] / 1000, 1)
+        entries.append(
+            cost_entry(name, cpu[path].median_us, of=f"{what}: CPU time per call, median", **extra)
+        )
+    entries.append(
+        cost_entry(
+            "resolve_handles_handler_overhead_us",
+            cpu["handles"].median_us - cpu["get_item"].median_us,
+            of="what the Handle REST handler adds to one GetItem: difference of the medians",
+            wall_us=round(wall["handles"].median_us - wall["get_item"].median_us, 1),
+        )
+    )
+    return entries
+
+
+def import_entries(
+    durations: imports.ImportDurations,
+    profiles: Mapping[str, Sequence[ImportTiming]] | None = None,
+) -> list[Entry]:
+    """Figures from the import measurement, net of a bare interpreter's start-up."""
+
+    def net(samples: Mapping[str, Sequence[int]]) -> dict[str, float]:
+        costs = {name: median(to_microseconds(runs)) for name, runs in samples.items()}
+        return {name: us - costs["bare"] for name, us in costs.items()} | {"bare": costs["bare"]}
+
+    cpu, wall = net(durations.cpu_ns), net(durations.wall_ns)
+    runs = min(len(samples) for samples in durations.cpu_ns.values())
+
+    def heaviest(name: str) -> dict[str, Any]:
+        timings = (profiles or {}).get(name)
+        if not timings:
+            return {}
+        return {
+            "heaviest_packages_us": dict(heaviest_packages(timings)),
+            "heaviest_modules_us": dict(heaviest_modules(timings)),
+        }
+
+    def versus_boto3(name: str, module: str, target: float) -> Entry:
+        return ratio_entry(
+            f"import_{name}_handler_vs_boto3",
+            cpu[name],
+            cpu["boto3"],
+            of=f"CPU time of a fresh process importing {module}, over one importing boto3, "
+            "each minus a bare interpreter's (medians)",
+            target=target,
+            runs=runs,
+            **wall_details(wall[name], wall["boto3"]),
+            **heaviest(name),
+        )
+
+    def cost(name: str, what: str) -> Entry:
+        return cost_entry(
+            name,
+            cpu[what],
+            of=f"{imports.STATEMENTS[what]}: CPU time of a fresh process minus a bare one's",
+            wall_us=round(wall[what], 1),
+        )
+
+    return [
+        versus_boto3("handles", "idnode.handlers.handles", HANDLES_IMPORT_VS_BOTO3),
+        versus_boto3("graphql", "idnode.handlers.graphql", GRAPHQL_IMPORT_VS_BOTO3),
+        cost("import_boto3_us", "boto3"),
+        cost("import_handles_handler_us", "handles"),
+        cost("import_graphql_handler_us", "graphql"),
+        cost_entry(
+            "interpreter_start_us",
+            cpu["bare"],
+            of="python -c pass: CPU time of a bare interpreter, median (subtracted above)",
+            wall_us=round(wall["bare"], 1),
+        ),
+    ]
+
+
+def measure_resolution(env: Mapping[str, str], rounds: int, batch: int) -> dict[str, Any]:
+    """Run bench.resolution in a process of its own and read what it measured."""
+    with tempfile.TemporaryDirectory(prefix="idnode-bench-") as scratch:
+        output = Path(scratch) / "resolution.json"
+        command = [
+            sys.executable,
+            "-m",
+            "bench.resolution",
+            str(output),
+            f"--rounds={rounds}",
+            f"--batch={batch}",
+        ]
+        # Standard output carries the handlers' metrics (EMF) and logs: measured, not shown.
+        subprocess.run(
+            command,
+            env=dict(env),
+            cwd=REPOSITORY,
+            stdout=subprocess.DEVNULL,
+            check=True,
+            timeout=RESOLUTION_TIMEOUT_SECONDS,
+        )
+        document: dict[str, Any] = json.loads(output.read_text(encoding="utf-8"))
+    return document
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--import-runs", type=int, default=11, help="fresh processes per import")
+    parser.add_argument("--profile-runs", type=int, default=3, help="-X importtime profiles")
+    parser.add_argument("--rounds", type=int, default=12, help="rounds of resolution calls")
+    parser.add_argument("--batch", type=int, default=40, help="calls per path per round")
+    parser.add_argument("--output", type=Path, default=RESULTS_FILE)
+    parser.add_argument("--import-profile", type=Path, default=IMPORT_PROFILE_FILE)
+    args = parser.parse_args(argv)
+    env = measured_environment(os.environ)
+    started = time.monotonic()
+
+    entries: list[Entry] = []
+    failures: list[str] = []
+
+    _progress(f"import times: {args.import_runs} fresh processes per statement")
+    profiles: dict[str, list[ImportTiming]] = {}
+    try:
+        durations = imports.measure(
+            imports.STATEMENTS, runs=args.import_runs, env=env, cwd=REPOSITORY
+        )
+        profiles = {
+            name: median_profile(
+                imports.profile(
+                    imports.STATEMENTS[name], runs=args.profile_runs, env=env, cwd=REPOSITORY
+                )
+            )
+            for name in ("handles", "graphql")
+        }
+        entries += import_entries(durations, profiles)
+    except (imports.ImportFailedError, subprocess.TimeoutExpired) as error:
+        failures.append(f"import times: {error}")
+
+    _progress(f"per-request costs: {args.rounds} rounds of {args.batch} calls per path")
+    try:
+        entries = [*request_entries(measure_resolution(env, args.rounds, args.batch)), *entries]
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        failures.append(f"per-request costs: {error} (its error output is above)")
+
+    write_results(args.output, entries)
+    if profiles:
+        args.import_profile.write_text(
+            "\n\n".join(
+                render_import_profile(imports.STATEMENTS[name], timings)
+                for name, timings in profiles.items()
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+    print(render_table(entries))
+    print()
+    for entry in missed(entries):
+        print(f"TARGET MISSED: {entry.name} = {entry.value:.2f}x (target <= {entry.target:.2f}x)")
+    if not missed(entries) and not failures:
+        print("every target met")
+    for failure in failures:
+        print(f"NOT MEASURED: {failure}")
+    print(f"results: {_shown(args.output)}, import profile: {_shown(args.import_profile)}")
+    print(f"took {time.monotonic() - started:.0f} s")
+    # A missed target is information; a measurement that could not be made is a failure.
+    return 1 if failures else 0
+
+
+def _progress(message: str) -> None:
+    print(f"bench: {message} ...", file=sys.stderr, flush=True)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPOSITORY))
+    except ValueError:
+        return str(path)
