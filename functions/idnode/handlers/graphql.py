@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
@@ -26,6 +27,7 @@ def _adapter() -> Mangum:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="GraphQLRequests", unit=MetricUnit.Count, value=1)
     # Mangum declares its own LambdaContext protocol; Powertools' type is the same object.
     response: dict[str, Any] = _adapter()(event, cast(Any, context))
     return response
