@@ -12,23 +12,14 @@ from aws_cdk.assertions import Match
 from pynamodb.models import Model
 
 from idnode import settings
+from idnode.cli.localcloud import REQUIRED_OUTPUTS
 from idnode.store.models import CredentialModel, IdentifierModel, PrefixModel
 from idnode_infra.auth import ROLES
 
 from .conftest import Synthesised
 
-OUTPUT_KEYS = {
-    "GraphqlUrl",
-    "HandleApiUrl",
-    "HttpApiId",
-    "UserPoolId",
-    "UserPoolClientId",
-    "IdentifiersTableName",
-    "PrefixesTableName",
-    "CredentialsTableName",
-    "NodePrefix",
-    "Region",
-}
+# What the local cloud reads from the stack, plus what operators read after a deploy.
+OUTPUT_KEYS = {*REQUIRED_OUTPUTS, "GraphqlUrl", "HandleApiUrl", "Region"}
 SETTINGS_VARIABLES = {
     settings.IDENTIFIERS_TABLE,
     settings.PREFIXES_TABLE,

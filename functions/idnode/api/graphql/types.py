@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 import strawberry
@@ -12,21 +11,16 @@ from strawberry.scalars import JSON
 from idnode.domain.records import Record
 from idnode.domain.values import DataFormat, Value
 
-
-@strawberry.enum(description="How a value's data is encoded (Handle data formats).")
-class ValueFormat(Enum):
-    STRING = "string"
-    BASE64 = "base64"
-    HEX = "hex"
-    ADMIN = "admin"
-    VLIST = "vlist"
-    SITE = "site"
-    KEY = "key"
+ValueFormat = strawberry.enum(
+    DataFormat,
+    name="ValueFormat",
+    description="How a value's data is encoded (Handle data formats).",
+)
 
 
 @strawberry.type(description="A value's data: its format and the value in that format.")
 class ValueData:
-    format: ValueFormat
+    format: DataFormat
     value: JSON = strawberry.field(
         description="A string for string/base64/hex; an object for admin; a list for vlist."
     )
@@ -50,7 +44,7 @@ class HandleValue:
         return cls(
             index=value.index,
             type=value.type,
-            data=ValueData(format=ValueFormat(value.data.format.value), value=value.data.value),
+            data=ValueData(format=value.data.format, value=value.data.value),
             ttl=value.ttl,
             timestamp=value.timestamp,
             restricted=value.restricted,
@@ -125,7 +119,7 @@ class ValueInput:
     index: int = strawberry.field(description="1 to 2^31-1, unique within the identifier.")
     type: str = strawberry.field(description="e.g. URL, EMAIL, HS_ADMIN, or an industry type.")
     value: JSON = strawberry.field(description="The data in the given format.")
-    format: ValueFormat = ValueFormat.STRING
+    format: DataFormat = DataFormat.STRING
     ttl: int = 86400
     restricted: bool = strawberry.field(
         default=False, description="Hide from anonymous resolution."
@@ -136,7 +130,7 @@ class ValueInput:
         return {
             "index": self.index,
             "type": self.type,
-            "data": {"format": DataFormat(self.format.value).value, "value": self.value},
+            "data": {"format": self.format.value, "value": self.value},
             "ttl": self.ttl,
             "restricted": self.restricted,
         }
