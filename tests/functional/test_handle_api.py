@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from idnode.domain.prefixes import Prefix, PrefixStatus
+from idnode.node import Node
 from tests.functional.conftest import HandleApi, basic
-from tests.support.node import ADMIN_HANDLE, OTHER_ADMIN_IDENTITY, PREFIX
+from tests.support.node import ADMIN_HANDLE, ENTERPRISE, OTHER_ADMIN_IDENTITY, PREFIX
 
 HANDLE = f"{PREFIX}/PUMP-0001"
 PATH = f"/api/handles/{HANDLE}"
@@ -278,3 +280,20 @@ def test_listing_needs_the_prefix_admin(handle_api: HandleApi) -> None:
 def test_unknown_route_is_json(handle_api: HandleApi) -> None:
     status, reply, _ = handle_api.call("GET", "/nowhere")
     assert status == 404 and "responseCode" in reply and "handle" in reply
+
+
+def test_a_suspended_prefix_resolves_but_takes_no_writes(handle_api: HandleApi, node: Node) -> None:
+    create(handle_api)
+    node.prefixes.put(Prefix(PREFIX, ENTERPRISE, PrefixStatus.SUSPENDED))
+    change = {"values": [{"index": 1, "type": "URL", "data": "https://example.com/late"}]}
+    for method, query, body in (
+        ("PUT", "overwrite=true", change),
+        ("DELETE", "", None),
+    ):
+        status, reply, _ = handle_api.call(method, PATH, query=query, body=body, auth=basic())
+        assert (status, reply["responseCode"]) == (404, 301), (method, reply)
+    status, reply, _ = handle_api.call("PUT", f"{PATH}-2", body=VALUES, auth=basic())
+    assert (status, reply["responseCode"]) == (404, 301)
+    status, reply, _ = handle_api.call("GET", PATH)
+    assert status == 200
+    assert reply["values"][0]["data"]["value"] == "https://example.com/p1"

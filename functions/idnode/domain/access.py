@@ -179,9 +179,9 @@ def authorise_write(
         needed = rights_for_change(before, after)
         if admins and not any(_grants(v, principal, needed) for v in admins):
             names = ", ".join(sorted(r.name.lower().replace("_", " ") for r in needed))
+            missing = f"grant {principal.name}: {names}" if needed else f"name {principal.name}"
             raise NotAuthorisedError(
-                f"the HS_ADMIN values of {handle.name} do not grant {principal.name}: {names}",
-                handle=handle.name,
+                f"the HS_ADMIN values of {handle.name} do not {missing}", handle=handle.name
             )
 
 

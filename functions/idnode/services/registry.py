@@ -196,6 +196,7 @@ class RegistryService:
 
     def delete(self, name: str, principal: Principal) -> Record:
         handle = Handle.parse(name)
+        self._check_served(handle)
         for attempt in range(self._max_attempts):
             record = self._require(handle)
             authorise_write(principal, handle, record, None)
@@ -210,6 +211,7 @@ class RegistryService:
     def _change(self, name: str, principal: Principal, change: Change) -> Record:
         """Read, change, authorise and store; re-read and re-apply when another writer won."""
         handle = Handle.parse(name)
+        self._check_served(handle)
         for attempt in range(self._max_attempts):
             before = self._require(handle)
             after = change(before, self._clock())
@@ -232,7 +234,8 @@ class RegistryService:
         return record
 
     def _check_served(self, handle: Handle) -> None:
-        """Only allocated, active prefixes under the node prefix take registrations."""
+        """Only allocated, active prefixes under the node prefix take writes (a suspended
+        prefix's identifiers stay resolvable but cannot be changed)."""
         served = is_under(handle.prefix, self._node_prefix)
         prefix = self._prefixes.get(handle.prefix) if served else None
         if prefix is None or not prefix.active:
