@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from idnode.domain.prefixes import Prefix, PrefixStatus
+from idnode.node import Node
 from tests.functional.conftest import GraphQLApi
 from tests.support.identity import TokenIssuer
 from tests.support.node import ENTERPRISE, OTHER_ENTERPRISE, PREFIX
@@ -305,3 +307,76 @@ def test_limits_and_masking(graphql_api: GraphQLApi) -> None:
     assert graphql_api.run(aliases).get("errors")
     unknown = graphql_api.run("query { nothing }")
     assert unknown["errors"] and "Traceback" not in str(unknown)
+
+
+def test_delete_under_a_suspended_prefix_is_a_typed_error(
+    graphql_api: GraphQLApi, issuer: TokenIssuer, node: Node
+) -> None:
+    token = admin_token(issuer)
+    register(graphql_api, token)
+    node.prefixes.put(Prefix(PREFIX, ENTERPRISE, PrefixStatus.SUSPENDED))
+    result = ok(
+        graphql_api.run(operation("DeleteIdentifier"), {"handle": HANDLE}, token),
+        "deleteIdentifier",
+    )
+    assert result["__typename"] == "PrefixNotServedError"
+
+
+def test_expected_version_guards_against_lost_updates(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
+    token = admin_token(issuer)
+    register(graphql_api, token)
+    change = {"handle": HANDLE, "upsertValues": [{"index": 5, "type": "NOTE", "value": "a"}]}
+    first = ok(
+        graphql_api.run(
+            operation("UpdateIdentifier"), {"input": {**change, "expectedVersion": 1}}, token
+        ),
+        "updateIdentifier",
+    )
+    assert first["version"] == 2
+    stale = ok(
+        graphql_api.run(
+            operation("UpdateIdentifier"), {"input": {**change, "expectedVersion": 1}}, token
+        ),
+        "updateIdentifier",
+    )
+    assert stale["__typename"] == "ConflictError"
+    assert "version 2" in stale["message"]
+
+
+def test_client_errors_are_explained_and_suggest_nothing(graphql_api: GraphQLApi) -> None:
+    unknown = graphql_api.run("query { nosuchfield }")
+    assert "nosuchfield" in unknown["errors"][0]["message"]
+    assert "Did you mean" not in str(unknown)
+    typed = graphql_api.run("query($h: Int) { resolve(handle: $h) { __typename } }", {"h": 1})
+    assert "Unexpected error" not in typed["errors"][0]["message"]
+    aliases = "query { " + " ".join(f"a{n}: viewer {{ __typename }}" for n in range(40)) + " }"
+    assert "alias" in graphql_api.run(aliases)["errors"][0]["message"].lower()
+
+
+def test_batched_resolution_folds_ascii_case_only(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
+    register(graphql_api, admin_token(issuer), f"{PREFIX}/K")
+    query = (
+        f'query {{ b: resolve(handle: "{PREFIX}/k") {{ __typename }} '
+        f'a: resolve(handle: "{PREFIX}/\\u212a") {{ __typename }} }}'
+    )
+    result = graphql_api.run(query)
+    assert result["data"] == {
+        "b": {"__typename": "Identifier"},
+        "a": {"__typename": "NotFoundError"},
+    }
+
+
+def test_people_without_a_role_see_public_values_only(
+    graphql_api: GraphQLApi, issuer: TokenIssuer
+) -> None:
+    register(graphql_api, admin_token(issuer))
+    roleless = issuer.id_token("bob", [], ENTERPRISE)
+    assert [v["index"] for v in resolve(graphql_api, roleless)["values"]] == [1, 2]
+    listing = ok(
+        graphql_api.run(operation("ListIdentifiers"), {"prefix": PREFIX}, roleless), "identifiers"
+    )
+    assert listing["__typename"] == "NotAuthorisedError"

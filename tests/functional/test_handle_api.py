@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from idnode.domain.prefixes import Prefix, PrefixStatus
 from idnode.node import Node
 from tests.functional.conftest import HandleApi, basic
@@ -184,7 +187,7 @@ def test_hs_admin_values_bind_admin_identities(handle_api: HandleApi) -> None:
                 "type": "HS_ADMIN",
                 "data": {
                     "format": "admin",
-                    "value": {"handle": ADMIN_HANDLE, "index": 300, "permissions": "000000010000"},
+                    "value": {"handle": ADMIN_HANDLE, "index": 300, "permissions": "010000000000"},
                 },
             },
             {"index": 1, "type": "URL", "data": "https://example.com"},
@@ -297,3 +300,74 @@ def test_a_suspended_prefix_resolves_but_takes_no_writes(handle_api: HandleApi, 
     status, reply, _ = handle_api.call("GET", PATH)
     assert status == 200
     assert reply["values"][0]["data"]["value"] == "https://example.com/p1"
+
+
+def test_malformed_numbers_and_page_numbers_are_refused(handle_api: HandleApi) -> None:
+    create(handle_api)
+    for query in ("index=²", "index=-1", "index=1.5"):
+        status, reply, _ = handle_api.call("GET", PATH, query=query)
+        assert (status, reply["responseCode"]) == (400, 202), query
+    for query in ("pageSize=²", "page=2"):
+        status, reply, _ = handle_api.call(
+            "GET", "/api/handles", query=f"prefix={PREFIX}&{query}", auth=basic()
+        )
+        assert (status, reply["responseCode"]) == (400, 202), query
+
+
+def test_forged_cursors_are_refused(handle_api: HandleApi) -> None:
+    create(handle_api)
+    forged = [
+        {"s": PREFIX, "k": {"x": {"S": "y"}}},
+        {"s": PREFIX, "k": {"handle": "x"}},
+        {"s": PREFIX, "k": {"handle": {"S": "99.1/x"}, "prefix": {"S": PREFIX}}},
+        {"s": PREFIX, "k": {"handle": {"N": "1"}, "prefix": {"S": PREFIX}}},
+    ]
+    for document in forged:
+        cursor = base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+        status, reply, _ = handle_api.call(
+            "GET", "/api/handles", query=f"prefix={PREFIX}&cursor={cursor}", auth=basic()
+        )
+        assert (status, reply["responseCode"]) == (400, 202), document
+
+
+def test_a_record_too_large_for_the_table_is_refused(handle_api: HandleApi) -> None:
+    create(handle_api)
+    for index in range(10, 17):
+        chunk = {"values": [{"index": index, "type": "BLOB", "data": "x" * 60_000}]}
+        status, reply, _ = handle_api.call(
+            "PUT", PATH, query=f"overwrite=true&index={index}", body=chunk, auth=basic()
+        )
+        if status != 200:
+            assert (status, reply["responseCode"]) == (413, 202)
+            break
+    else:
+        raise AssertionError("seven 60 kB values must not fit one record")
+    assert handle_api.call("GET", PATH)[0] == 200
+
+
+def test_names_over_1024_bytes_are_refused(handle_api: HandleApi) -> None:
+    name = f"{PREFIX}/" + "泵" * 400  # 412 characters, 1,212 bytes
+    status, reply, _ = handle_api.call("PUT", f"/api/handles/{name}", body=VALUES, auth=basic())
+    assert (status, reply["responseCode"]) == (400, 102)
+
+
+def test_deeply_nested_bodies_are_refused(handle_api: HandleApi) -> None:
+    deep = '{"values": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    status, reply, _ = handle_api.call("PUT", PATH, raw_body=deep, auth=basic())
+    assert (status, reply["responseCode"]) == (400, 202)
+
+
+def test_a_percent_sign_in_a_suffix_round_trips(handle_api: HandleApi) -> None:
+    # API Gateway keeps only `%25` escaped in the path it hands over.
+    status, reply, _ = handle_api.call(
+        "PUT", f"/api/handles/{PREFIX}/50%25off", body=VALUES, auth=basic()
+    )
+    assert (status, reply["handle"]) == (201, f"{PREFIX}/50%off")
+    status, reply, _ = handle_api.call("GET", f"/api/handles/{PREFIX}/50%25off")
+    assert (status, reply["handle"]) == (200, f"{PREFIX}/50%off")
+
+
+def test_errors_echo_the_handle_as_requested(handle_api: HandleApi) -> None:
+    create(handle_api)
+    status, reply, _ = handle_api.call("DELETE", PATH.lower(), query="index=9", auth=basic())
+    assert (status, reply["handle"]) == (400, HANDLE.lower())

@@ -47,7 +47,9 @@ FOREIGN_IDENTITY = admin_identity(300, f"{OTHER_PREFIX}/ADMIN", [OTHER_PREFIX])
 
 
 def bits(*rights: Right) -> str:
-    return "".join("1" if r in rights else "0" for r in Right)
+    """The permission string granting `rights`: the Handle mask, most significant bit first."""
+    mask = sum(1 << r for r in set(rights))
+    return format(mask, "012b")
 
 
 ALL_RIGHTS = bits(*Right)
@@ -154,7 +156,7 @@ READERS = {
     "enterprise admin": (ENTERPRISE_ADMIN, True),
     "enterprise user": (ENTERPRISE_USER, True),
     "admin identity": (IDENTITY, True),
-    "member without a role": (ROLELESS_MEMBER, True),
+    "member without a role": (ROLELESS_MEMBER, False),
     "foreign enterprise admin": (FOREIGN_ENTERPRISE_ADMIN, False),
     "foreign enterprise user": (FOREIGN_ENTERPRISE_USER, False),
     "foreign admin identity": (FOREIGN_IDENTITY, False),
@@ -391,3 +393,12 @@ def test_an_identity_may_make_a_change_iff_its_grant_covers_the_rights(
     else:
         allowed = True
     assert allowed == (needed <= granted)
+
+
+def test_the_handle_default_admin_string_grants_the_handle_default_rights() -> None:
+    # pyhandle's and the Handle admin tool's default, 0x7F3 in Handle.Net's mask.
+    granted = {r for r in Right if r.granted_by("011111110011")}
+    assert granted == set(Right) - {Right.ADD_NA, Right.DELETE_NA, Right.LIST_HANDLES}
+    assert Right.ADD_HANDLE.granted_by("000000000001")
+    assert Right.LIST_HANDLES.granted_by("100000000000")
+    assert Right.READ_VALUE.granted_by("010000000000")

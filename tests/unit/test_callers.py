@@ -252,7 +252,8 @@ def test_a_wrong_secret_is_not_accepted_from_the_cache(
     for _ in range(2):
         with pytest.raises(AuthenticationRequiredError, match=BAD_CREDENTIALS):
             authenticator.authenticate(basic(encoded(IDENTITY), SECRET + "!"))
-    assert len(verifications.calls) == 3
+    # The right secret once, the wrong one once: the repeated refusal is remembered.
+    assert len(verifications.calls) == 2
 
 
 def test_a_remembered_pair_is_checked_again_after_the_cache_period(
@@ -269,14 +270,22 @@ def test_a_remembered_pair_is_checked_again_after_the_cache_period(
     assert len(verifications.calls) == 2
 
 
-def test_failures_are_not_remembered(
-    authenticator: CallerAuthenticator, verifications: Verifications
+def test_failures_are_remembered_briefly_and_never_block_the_right_secret(
+    make: Authenticator, clock: ManualClock, verifications: Verifications
 ) -> None:
-    header = basic(encoded(f"300:{PREFIX}/NOBODY"))
+    authenticator = make(cache_seconds=60.0)
+    unknown = basic(encoded(f"300:{PREFIX}/NOBODY"))
     for _ in range(3):
-        with pytest.raises(AuthenticationRequiredError):
-            authenticator.authenticate(header)
-    assert len(verifications.calls) == 3
+        with pytest.raises(AuthenticationRequiredError, match=BAD_CREDENTIALS):
+            authenticator.authenticate(unknown)
+    assert len(verifications.calls) == 1  # one slow hash for three refusals
+    clock.advance(31)
+    with pytest.raises(AuthenticationRequiredError, match=BAD_CREDENTIALS):
+        authenticator.authenticate(unknown)
+    assert len(verifications.calls) == 2  # remembered for 30 seconds only
+    with pytest.raises(AuthenticationRequiredError):
+        authenticator.authenticate(basic(encoded(IDENTITY), SECRET + "!"))
+    assert authenticator.authenticate(basic(encoded(IDENTITY))).name == IDENTITY
 
 
 # Bearer: people

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from idnode.domain.errors import InvalidValueError, ValueAlreadyExistsError, ValuesNotFoundError
+from idnode.domain.errors import InvalidValueError, ValuesNotFoundError
 from idnode.domain.handles import Handle
 from idnode.domain.records import MAX_VALUES, Record, new_record
 from idnode.domain.values import DataFormat, Permissions, Value, ValueData
@@ -100,22 +100,6 @@ def test_replaced_holds_exactly_the_new_values(before: list[Value], incoming: li
     assert after.values == tuple(
         sorted((v.stamped(LATER) for v in incoming), key=lambda v: v.index)
     )
-
-
-@settings(max_examples=100)
-@given(before=value_sets(), incoming=value_sets())
-def test_added_refuses_every_clash_and_otherwise_upserts(
-    before: list[Value], incoming: list[Value]
-) -> None:
-    record = record_of(before)
-    clash = sorted({v.index for v in before} & {v.index for v in incoming})
-    if clash:
-        with pytest.raises(ValueAlreadyExistsError) as refused:
-            record.added(incoming, LATER)
-        assert refused.value.message.endswith(", ".join(map(str, clash)))
-        assert refused.value.handle == HANDLE.name
-    else:
-        assert record.added(incoming, LATER) == record.upserted(incoming, LATER)
 
 
 def test_new_record_is_unversioned_stamped_and_sorted() -> None:

@@ -36,7 +36,10 @@ class Role(StrEnum):
 
 
 class Right(IntEnum):
-    """Positions in HS_ADMIN's 12-character permission string (RFC 3651)."""
+    """Bits of the Handle admin permission mask (Handle.Net's PERM_* constants: add handle is
+    0x001, list handles 0x800). HS_ADMIN's 12-character string is this mask written most
+    significant bit first, so add handle is its last character: pyhandle's and the admin
+    tool's default `011111110011` (0x7F3) grants everything but the NA rights and listing."""
 
     ADD_HANDLE = 0
     DELETE_HANDLE = 1
@@ -45,11 +48,15 @@ class Right(IntEnum):
     MODIFY_VALUE = 4
     REMOVE_VALUE = 5
     ADD_VALUE = 6
-    READ_VALUE = 7
-    MODIFY_ADMIN = 8
-    REMOVE_ADMIN = 9
-    ADD_ADMIN = 10
+    MODIFY_ADMIN = 7
+    REMOVE_ADMIN = 8
+    ADD_ADMIN = 9
+    READ_VALUE = 10
     LIST_HANDLES = 11
+
+    def granted_by(self, bits: str) -> bool:
+        """Whether the 12-character permission string grants this right."""
+        return bits[len(bits) - 1 - self.value] == "1"
 
 
 class PrincipalKind(Enum):
@@ -75,8 +82,19 @@ class Principal:
     def has(self, role: Role) -> bool:
         return role in self.roles
 
+    @property
+    def may_manage_identifiers(self) -> bool:
+        """People need an enterprise role; admin identities are for this by nature."""
+        if self.kind is PrincipalKind.USER:
+            return self.has(Role.ENTERPRISE_ADMIN) or self.has(Role.ENTERPRISE_USER)
+        return self.kind is PrincipalKind.ADMIN_IDENTITY
+
     def administers(self, prefix: str) -> bool:
-        return self.has(Role.PLATFORM_ADMIN) or fold_case(prefix) in self.prefixes
+        """Platform admins administer every prefix; others the prefixes bound to them, and
+        people only while they hold an enterprise role."""
+        if self.has(Role.PLATFORM_ADMIN):
+            return True
+        return self.may_manage_identifiers and fold_case(prefix) in self.prefixes
 
 
 ANONYMOUS = Principal(kind=PrincipalKind.ANONYMOUS)
@@ -120,7 +138,7 @@ def _grants(value: Value, principal: Principal, rights: Iterable[Right]) -> bool
     ):
         return False
     bits = ref["permissions"]
-    return all(bits[r] == "1" for r in rights)
+    return all(r.granted_by(bits) for r in rights)
 
 
 def rights_for_change(before: Record | None, after: Record | None) -> set[Right]:
@@ -153,19 +171,22 @@ def _content(value: Value) -> tuple[object, ...]:
     return (value.type, value.data, value.ttl, value.permissions)
 
 
-def authorise_write(
-    principal: Principal, handle: Handle, before: Record | None, after: Record | None
-) -> None:
-    """Raise unless `principal` may change `handle` from `before` to `after`."""
+def require_authenticated(principal: Principal, handle: Handle) -> None:
+    """Checked before anything else about a write, so anonymous callers learn nothing."""
     if not principal.authenticated:
         raise AuthenticationRequiredError(
             "changing identifiers needs authentication", handle=handle.name
         )
+
+
+def authorise_write(
+    principal: Principal, handle: Handle, before: Record | None, after: Record | None
+) -> None:
+    """Raise unless `principal` may change `handle` from `before` to `after`."""
+    require_authenticated(principal, handle)
     if principal.has(Role.PLATFORM_ADMIN):
         return
-    if principal.kind is PrincipalKind.USER and not (
-        principal.has(Role.ENTERPRISE_ADMIN) or principal.has(Role.ENTERPRISE_USER)
-    ):
+    if not principal.may_manage_identifiers:
         raise NotAuthorisedError(
             f"{principal.name} has no role that may change identifiers", handle=handle.name
         )

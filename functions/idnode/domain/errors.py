@@ -60,13 +60,6 @@ class ValuesNotFoundError(IdnodeError):
     http_status = 400
 
 
-class ValueAlreadyExistsError(IdnodeError):
-    """A value with this index exists already."""
-
-    response_code = 201
-    http_status = 409
-
-
 class PrefixNotServedError(IdnodeError):
     """The identifier's prefix is not an allocated, active prefix of this node."""
 

@@ -2,8 +2,9 @@
 
 Rules (documented in docs/data-model.md):
 - the prefix is one or more dot-separated segments of ASCII letters, digits, `-` and `_`;
-- the suffix is one or more printable characters (any Unicode except control characters),
-  without leading or trailing white space;
+- the suffix is one or more printable characters: any Unicode except category C (control,
+  format, surrogate, private-use and unassigned), without leading or trailing white space;
+- the whole name is at most 512 characters and 1,024 bytes in UTF-8;
 - matching is case-insensitive for ASCII letters, as in the Handle System: the storage key is
   the name with ASCII letters lower-cased; the name is kept as first registered for display,
   and responses echo the name exactly as the caller asked for it.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from idnode.domain.errors import InvalidHandleError
 
 MAX_HANDLE_LENGTH = 512
+MAX_HANDLE_BYTES = 1024  # UTF-8; the byPrefix index's range key limit
 MAX_PREFIX_LENGTH = 128
 _SEGMENT = r"[0-9A-Za-z_-]+"
 _PREFIX_RE = re.compile(rf"^{_SEGMENT}(?:\.{_SEGMENT})*$")
@@ -52,8 +54,7 @@ def _check_suffix(suffix: str, name: str) -> None:
     for char in suffix:
         if unicodedata.category(char).startswith("C"):
             raise InvalidHandleError(
-                f"{name!r}: the suffix contains a control or unassigned character "
-                f"U+{ord(char):04X}",
+                f"{name!r}: the suffix contains a non-printable character U+{ord(char):04X}",
                 handle=name,
             )
 
@@ -85,6 +86,10 @@ class Handle:
         if len(name) > MAX_HANDLE_LENGTH:
             raise InvalidHandleError(
                 f"the identifier is longer than {MAX_HANDLE_LENGTH} characters", handle=name
+            )
+        if len(name.encode("utf-8", "surrogatepass")) > MAX_HANDLE_BYTES:
+            raise InvalidHandleError(
+                f"the identifier is longer than {MAX_HANDLE_BYTES} bytes in UTF-8", handle=name
             )
         prefix, slash, suffix = name.partition("/")
         if not slash:

@@ -8,7 +8,6 @@ from datetime import datetime
 
 from idnode.domain.errors import (
     InvalidValueError,
-    ValueAlreadyExistsError,
     ValuesNotFoundError,
 )
 from idnode.domain.handles import Handle
@@ -50,17 +49,6 @@ class Record:
         incoming = {v.index: v.stamped(at) for v in values}
         kept = [v for v in self.values if v.index not in incoming]
         return self._with(sorted_by_index([*kept, *incoming.values()]), at)
-
-    def added(self, values: Iterable[Value], at: datetime) -> Record:
-        """Add values; an index that exists already is an error."""
-        incoming = list(values)
-        clash = sorted(v.index for v in incoming if self.value_at(v.index) is not None)
-        if clash:
-            raise ValueAlreadyExistsError(
-                f"values already exist at index {', '.join(map(str, clash))}",
-                handle=self.handle.name,
-            )
-        return self.upserted(incoming, at)
 
     def removed(self, indexes: Iterable[int], at: datetime) -> Record:
         """Remove values by index; every index must exist."""

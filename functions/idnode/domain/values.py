@@ -25,6 +25,7 @@ MAX_TTL = 2**31 - 1
 DEFAULT_TTL = 86_400
 ADMIN_PERMISSION_BITS = 12
 _TYPE_RE = re.compile(r"^[\x21-\x7e]+$")
+_DECIMAL_RE = re.compile(r"[0-9]{1,10}")
 _HEX_RE = re.compile(r"^[0-9A-Fa-f]*$")
 _BITS_RE = re.compile(rf"^[01]{{{ADMIN_PERMISSION_BITS}}}$")
 
@@ -95,6 +96,14 @@ class Value:
         if self.index in indexes:
             return True
         return any(self.type == t or self.type.startswith(t + ".") for t in types)
+
+
+def parse_decimal(raw: str, what: str) -> int:
+    """A non-negative whole number written in ASCII digits (query parameters and the like)."""
+    text = raw.strip()
+    if not _DECIMAL_RE.fullmatch(text):
+        raise InvalidValueError(f"{what} must be a whole number, not {raw!r}")
+    return int(text)
 
 
 def _fail(index: object, message: str) -> InvalidValueError:

@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote
 
 from idnode.domain.access import ANONYMOUS, Principal, admin_identity, user
@@ -48,24 +48,25 @@ class Tokens(Protocol):
         ...
 
 
+T = TypeVar("T")
 _BAD_CREDENTIALS = "the admin identity or its secret is not valid"
 # Verified against when the identity is unknown, so both failures cost the same time.
 _DECOY_HASH = "scrypt$14$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
-class _TtlCache:
+class _TtlCache(Generic[T]):
     def __init__(self, ttl: float, size: int, clock: Callable[[], float]) -> None:
         self._ttl, self._size, self._clock = ttl, size, clock
-        self._items: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
 
-    def get(self, key: str) -> object | None:
+    def get(self, key: str) -> T | None:
         hit = self._items.get(key)
         if hit is None or hit[0] < self._clock():
             self._items.pop(key, None)
             return None
         return hit[1]
 
-    def put(self, key: str, value: object) -> None:
+    def put(self, key: str, value: T) -> None:
         self._items[key] = (self._clock() + self._ttl, value)
         self._items.move_to_end(key)
         while len(self._items) > self._size:
@@ -84,8 +85,13 @@ class CallerAuthenticator:
         self._credentials = credentials
         self._prefixes = prefixes
         self._tokens = tokens
-        self._verified = _TtlCache(cache_seconds, 1024, clock)
-        self._enterprise_prefixes = _TtlCache(min(cache_seconds, 30.0), 1024, clock)
+        self._verified: _TtlCache[AdminCredential] = _TtlCache(cache_seconds, 1024, clock)
+        # Refused pairs are remembered briefly, so that a client retrying a wrong secret does
+        # not cost a slow hash per request.
+        self._refused: _TtlCache[bool] = _TtlCache(min(cache_seconds, 30.0), 1024, clock)
+        self._enterprise_prefixes: _TtlCache[list[str]] = _TtlCache(
+            min(cache_seconds, 30.0), 1024, clock
+        )
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller named by an Authorization header value; raise if it names one badly."""
@@ -116,13 +122,17 @@ class CallerAuthenticator:
             ) from None
         digest = hashlib.sha256(f"{identity}\0{secret}".encode()).hexdigest()
         cached = self._verified.get(digest)
-        if isinstance(cached, AdminCredential):
+        if cached is not None:
             return admin_identity(index, handle, cached.prefixes)
+        if self._refused.get(digest):
+            raise AuthenticationRequiredError(_BAD_CREDENTIALS)
         credential = self._credentials.get(identity)
         if credential is None or not credential.enabled:
             verify_secret(secret, _DECOY_HASH)
+            self._refused.put(digest, True)
             raise AuthenticationRequiredError(_BAD_CREDENTIALS)
         if not verify_secret(secret, credential.secret_hash):
+            self._refused.put(digest, True)
             raise AuthenticationRequiredError(_BAD_CREDENTIALS)
         self._verified.put(digest, credential)
         return admin_identity(index, handle, credential.prefixes)
@@ -139,7 +149,7 @@ class CallerAuthenticator:
         prefixes: list[str] = []
         if claims.enterprise:
             cached = self._enterprise_prefixes.get(claims.enterprise)
-            if isinstance(cached, list):
+            if cached is not None:
                 prefixes = cached
             else:
                 prefixes = self._prefixes.prefixes_of(claims.enterprise)

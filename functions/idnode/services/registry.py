@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from idnode.domain.access import (
     Principal,
     authorise_list,
     authorise_write,
     may_see_restricted,
+    require_authenticated,
 )
 from idnode.domain.errors import (
     ConcurrentUpdateError,
@@ -43,7 +44,6 @@ class Identifiers(Protocol):
 
 class Prefixes(Protocol):
     def get(self, prefix: str) -> Prefix | None: ...
-    def prefixes_of(self, enterprise: str) -> list[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,7 @@ class Resolution:
 
 
 Change = Callable[[Record, datetime], Record]
+W = TypeVar("W")
 
 
 class RegistryService:
@@ -132,8 +133,7 @@ class RegistryService:
     # Writes
 
     def create(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
-        handle = Handle.parse(name)
-        self._check_served(handle)
+        handle = self._writable(name, principal)
         record = new_record(handle, values, self._clock())
         authorise_write(principal, handle, None, record)
         return self._identifiers.create(record)
@@ -145,25 +145,30 @@ class RegistryService:
 
     def put(self, name: str, values: Sequence[Value], principal: Principal) -> tuple[Record, bool]:
         """Create the record, or replace all its values. Returns (record, created)."""
-        for _ in range(self._max_attempts):
-            try:
-                return self.replace_values(name, values, principal), False
-            except HandleNotFoundError:
-                pass
-            try:
-                return self.create(name, values, principal), True
-            except HandleAlreadyExistsError:
-                continue  # created by someone else in between: replace it
-        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+        handle = self._writable(name, principal)
+
+        def write() -> tuple[Record, bool]:
+            before = self._identifiers.get(handle)
+            at = self._clock()
+            if before is None:
+                record = new_record(handle, values, at)
+                authorise_write(principal, handle, None, record)
+                try:
+                    return self._identifiers.create(record), True
+                except HandleAlreadyExistsError:
+                    # Created by another writer in between: replace it on the next attempt.
+                    raise self._stale(handle.key) from None
+            after = before.replaced(values, at)
+            authorise_write(principal, handle, before, after)
+            return self._identifiers.save(after), False
+
+        return self._retrying(handle, write)
 
     def replace_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
         return self._change(name, principal, lambda r, at: r.replaced(values, at))
 
     def upsert_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
         return self._change(name, principal, lambda r, at: r.upserted(values, at))
-
-    def add_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
-        return self._change(name, principal, lambda r, at: r.added(values, at))
 
     def remove_values(self, name: str, indexes: Sequence[int], principal: Principal) -> Record:
         if not indexes:
@@ -178,8 +183,10 @@ class RegistryService:
         replace: Sequence[Value] | None = None,
         upsert: Sequence[Value] = (),
         remove: Sequence[int] = (),
+        expected_version: int | None = None,
     ) -> Record:
-        """Apply replace, then upsert, then remove, as one change."""
+        """Apply replace, then upsert, then remove, as one change. With `expected_version`,
+        the change applies only to that version of the record (else ConcurrentUpdateError)."""
         if replace is None and not upsert and not remove:
             raise InvalidValueError("the update changes nothing", handle=name)
 
@@ -192,36 +199,57 @@ class RegistryService:
                 record = record.removed(remove, at)
             return record
 
-        return self._change(name, principal, change)
+        return self._change(name, principal, change, expected_version)
 
     def delete(self, name: str, principal: Principal) -> Record:
-        handle = Handle.parse(name)
-        self._check_served(handle)
-        for attempt in range(self._max_attempts):
+        handle = self._writable(name, principal)
+
+        def write() -> Record:
             record = self._require(handle)
             authorise_write(principal, handle, record, None)
-            try:
-                self._identifiers.delete(record)
-            except self._stale:
-                self._back_off(attempt)
-                continue
+            self._identifiers.delete(record)
             return record
-        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
 
-    def _change(self, name: str, principal: Principal, change: Change) -> Record:
+        return self._retrying(handle, write)
+
+    def _change(
+        self,
+        name: str,
+        principal: Principal,
+        change: Change,
+        expected_version: int | None = None,
+    ) -> Record:
         """Read, change, authorise and store; re-read and re-apply when another writer won."""
-        handle = Handle.parse(name)
-        self._check_served(handle)
-        for attempt in range(self._max_attempts):
+        handle = self._writable(name, principal)
+
+        def write() -> Record:
             before = self._require(handle)
+            if expected_version is not None and before.version != expected_version:
+                raise ConcurrentUpdateError(
+                    f"{name} is at version {before.version}, not {expected_version}",
+                    handle=name,
+                )
             after = change(before, self._clock())
             authorise_write(principal, handle, before, after)
+            return self._identifiers.save(after)
+
+        return self._retrying(handle, write)
+
+    def _retrying(self, handle: Handle, write: Callable[[], W]) -> W:
+        """Run `write` (read, decide, conditional write) until no other writer interferes."""
+        for attempt in range(self._max_attempts):
             try:
-                return self._identifiers.save(after)
+                return write()
             except self._stale:
                 self._back_off(attempt)
-                continue
-        raise ConcurrentUpdateError(f"{name} kept changing; try again", handle=name)
+        raise ConcurrentUpdateError(f"{handle.name} kept changing; try again", handle=handle.name)
+
+    def _writable(self, name: str, principal: Principal) -> Handle:
+        """Parse the name, then refuse anonymous callers and prefixes that take no writes."""
+        handle = Handle.parse(name)
+        require_authenticated(principal, handle)
+        self._check_served(handle)
+        return handle
 
     def _back_off(self, attempt: int) -> None:
         """Sleep a little, with jitter, so that colliding writers spread out."""

@@ -3,16 +3,39 @@ record's version so that a concurrent change fails instead of being overwritten.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
-from idnode.domain.errors import HandleAlreadyExistsError
+from idnode.domain.errors import (
+    HandleAlreadyExistsError,
+    InvalidValueError,
+    PayloadTooLargeError,
+)
 from idnode.domain.handles import Handle
 from idnode.domain.records import Record
 from idnode.domain.values import value_from_storage, value_to_storage
 from idnode.store.models import IdentifierModel
 from idnode.store.pages import Page, decode_cursor, encode_cursor
+
+MAX_RECORD_BYTES = 350_000  # leaves room under DynamoDB's 400 KB for keys and attributes
+
+
+def _is_prefix_key(key: dict[str, Any], prefix: str) -> bool:
+    """A byPrefix start key for this prefix: exactly its two string key attributes."""
+    if set(key) != {"handle", "prefix"}:
+        return False
+    handle, key_prefix = key["handle"], key["prefix"]
+    if not (isinstance(handle, dict) and isinstance(key_prefix, dict)):
+        return False
+    return (
+        key_prefix == {"S": prefix}
+        and set(handle) == {"S"}
+        and isinstance(handle["S"], str)
+        and handle["S"].startswith(prefix + "/")
+    )
 
 
 class StaleRecordError(Exception):
@@ -75,6 +98,8 @@ class IdentifierRepository:
     def list_by_prefix(self, prefix: str, limit: int, cursor: str | None) -> Page[Record]:
         """Records under one prefix, in key order."""
         start = decode_cursor(prefix, cursor)
+        if start is not None and not _is_prefix_key(start, prefix):
+            raise InvalidValueError("the cursor does not belong to this listing")
         results = self._model.query(
             prefix, index_name="byPrefix", limit=limit, last_evaluated_key=start, page_size=limit
         )
@@ -90,11 +115,19 @@ class IdentifierRepository:
         )
 
     def _to_item(self, record: Record, version: int | None) -> IdentifierModel:
+        values = [value_to_storage(v) for v in record.values]
+        # DynamoDB refuses items over 400 KB; refuse larger records first, with a clear error.
+        size = len(json.dumps(values, separators=(",", ":")).encode())
+        if size > MAX_RECORD_BYTES:
+            raise PayloadTooLargeError(
+                f"the record's values would take {size} bytes (at most {MAX_RECORD_BYTES})",
+                handle=record.handle.name,
+            )
         item = self._model(
             record.handle.key,
             name=record.handle.name,
             prefix=record.handle.prefix_key,
-            values=[value_to_storage(v) for v in record.values],
+            values=values,
             created=record.created,
             updated=record.updated,
         )

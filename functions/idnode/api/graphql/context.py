@@ -13,6 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from idnode.domain.access import Principal
 from idnode.domain.errors import AuthenticationRequiredError
+from idnode.domain.handles import fold_case
 from idnode.domain.records import Record
 from idnode.node import Node
 
@@ -30,7 +31,7 @@ class Context:
         async def load(names: list[str]) -> list[Record | None]:
             return registry.find_many(names)
 
-        self.records = DataLoader(load_fn=load, cache_key_fn=lambda name: name.lower())
+        self.records = DataLoader(load_fn=load, cache_key_fn=fold_case)
 
     @property
     def principal(self) -> Principal:

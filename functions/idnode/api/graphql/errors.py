@@ -26,12 +26,12 @@ class InvalidInputError(Error):
     handle: str | None = None
 
 
-@strawberry.type(description="No identifier with this name is registered.")
+@strawberry.type(description="The identifier, or a value at an index named, does not exist.")
 class NotFoundError(Error):
     handle: str | None = None
 
 
-@strawberry.type(description="The identifier, or a value at that index, exists already.")
+@strawberry.type(description="The identifier is registered already.")
 class AlreadyExistsError(Error):
     handle: str | None = None
 
@@ -51,7 +51,10 @@ class NotAuthorisedError(Error):
     handle: str | None = None
 
 
-@strawberry.type(description="The record kept changing under concurrent writers; retry.")
+@strawberry.type(
+    description="The identifier changed under the request (another writer won, or it is no "
+    "longer at the expected version); read it again and retry."
+)
 class ConflictError(Error):
     handle: str | None = None
 
@@ -63,10 +66,6 @@ _MAP: list[tuple[type[domain.IdnodeError], Callable[[domain.IdnodeError], Error]
     (domain.ValuesNotFoundError, lambda e: NotFoundError(message=e.message, handle=e.handle)),
     (
         domain.HandleAlreadyExistsError,
-        lambda e: AlreadyExistsError(message=e.message, handle=e.handle),
-    ),
-    (
-        domain.ValueAlreadyExistsError,
         lambda e: AlreadyExistsError(message=e.message, handle=e.handle),
     ),
     (

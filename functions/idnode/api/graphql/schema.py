@@ -16,6 +16,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
 from idnode.api.graphql.context import Info
 from idnode.api.graphql.errors import (
@@ -39,7 +40,7 @@ from idnode.api.graphql.types import (
     ValueInput,
     Viewer,
 )
-from idnode.domain.errors import HandleNotFoundError, InvalidHandleError
+from idnode.domain.errors import HandleNotFoundError
 from idnode.domain.handles import Handle
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_values
@@ -72,6 +73,7 @@ DeleteResult = Annotated[
     DeletedIdentifier
     | InvalidInputError
     | NotFoundError
+    | PrefixNotServedError
     | AuthenticationError
     | NotAuthorisedError
     | ConflictError,
@@ -157,14 +159,13 @@ class Mutation:
             replace=None if input.replace_values is None else _values(input.replace_values),
             upsert=_values(input.upsert_values),
             remove=input.remove_indexes or (),
+            expected_version=input.expected_version,
         )
         return Identifier.of(record)
 
     @strawberry.mutation(description="Delete an identifier and all its values.")
     @typed_errors
     async def delete_identifier(self, info: Info, handle: str) -> DeleteResult:
-        if not handle:
-            raise InvalidHandleError("the identifier is empty")
         record = info.context.node.registry.delete(handle, info.context.principal)
         return DeletedIdentifier(handle=record.handle.name)
 
@@ -177,7 +178,9 @@ def _extensions(introspection: bool) -> list[Any]:
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         ParserCache(maxsize=256),
         ValidationCache(maxsize=256),
-        MaskErrors(),
+        # Mask only what resolvers raised unexpectedly; parse, validation and limit errors
+        # are the client's own and say what is wrong with its document.
+        MaskErrors(should_mask_error=lambda error: error.original_error is not None),
     ]
     if not introspection:
         extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
@@ -186,4 +189,10 @@ def _extensions(introspection: bool) -> list[Any]:
 
 def build_schema(introspection: bool = True) -> strawberry.Schema:
     """The schema; production turns introspection off (local GraphiQL keeps it on)."""
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=_extensions(introspection))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=_extensions(introspection),
+        # Without introspection, "did you mean" suggestions would leak the schema.
+        config=StrawberryConfig(disable_field_suggestions=not introspection),
+    )

@@ -54,7 +54,9 @@ class HandleValue:
 
 @strawberry.type(description="A registered identifier and the values the caller may see.")
 class Identifier:
-    handle: str = strawberry.field(description="The name as registered (prefix/suffix).")
+    handle: str = strawberry.field(
+        description="The name as first registered (prefix/suffix); matching ignores ASCII case."
+    )
     prefix: str
     suffix: str
     created: datetime
@@ -148,3 +150,7 @@ class UpdateIdentifierInput:
     replace_values: list[ValueInput] | None = None
     upsert_values: list[ValueInput] | None = None
     remove_indexes: list[int] | None = None
+    expected_version: int | None = strawberry.field(
+        default=None,
+        description="Apply only if the identifier is still at this version (else ConflictError).",
+    )

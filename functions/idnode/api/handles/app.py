@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
 from idnode.api.handles.responses import (
+    ERROR,
     SUCCESS,
     VALUES_NOT_FOUND,
     error_reply,
@@ -27,7 +28,7 @@ from idnode.domain.errors import (
     PayloadTooLargeError,
 )
 from idnode.domain.records import MAX_VALUES
-from idnode.domain.values import Value, parse_values
+from idnode.domain.values import Value, parse_decimal, parse_values
 from idnode.node import current_node
 from idnode.observability import logger, metrics
 
@@ -50,26 +51,21 @@ def _flag(name: str) -> bool:
 
 
 def _indexes() -> list[int]:
-    out = []
-    for raw in _params("index"):
-        if not raw.strip().isdigit():
-            raise InvalidValueError(f"index {raw!r} is not a number")
-        out.append(int(raw))
-    return out
+    return [parse_decimal(raw, "index") for raw in _params("index")]
 
 
 def _handle_from_path() -> str:
     """The handle as requested: API Gateway's `{handle+}`, else the path's tail.
 
-    API Gateway (and the local cloud) hand over paths already percent-decoded, so nothing
-    is decoded again here (a second decode would corrupt suffixes containing `%`)."""
+    API Gateway (and the local cloud) hand over paths percent-decoded except for `%25`, the
+    escaped `%` itself; decoding that one escape, and nothing else, gives the name as sent."""
     event = app.current_event
     handle = (event.path_parameters or {}).get("handle")
     if handle is None:
         path = event.raw_path or event.path
         marker = path.find(ROUTE_BASE + "/")
         handle = path[marker + len(ROUTE_BASE) + 1 :] if marker >= 0 else ""
-    return handle
+    return handle.replace("%25", "%")
 
 
 def _caller() -> Principal:
@@ -78,15 +74,17 @@ def _caller() -> Principal:
 
 
 def _body_values() -> list[Value]:
-    event = app.current_event
-    body = event.decoded_body or ""
+    try:
+        body = app.current_event.decoded_body or ""
+    except (ValueError, UnicodeDecodeError):  # bad base64 or not UTF-8
+        raise InvalidValueError("the request body is not UTF-8 JSON") from None
     limit = current_node().settings.max_body_bytes
     if len(body.encode()) > limit:
         raise PayloadTooLargeError(f"the request body is larger than {limit} bytes")
     try:
         document: Any = json.loads(body) if body else None
-    except ValueError:
-        raise InvalidValueError("the request body is not JSON") from None
+    except (ValueError, RecursionError):
+        raise InvalidValueError("the request body is not JSON (or nests too deeply)") from None
     if not isinstance(document, dict) or "values" not in document:
         raise InvalidValueError('the request body must be a JSON object with "values"')
     return parse_values(document["values"], max_values=MAX_VALUES)
@@ -162,6 +160,10 @@ def list_handles() -> Response[str]:
     if not prefixes:
         raise InvalidHandleError("name the prefix to list: ?prefix=...")
     prefix = prefixes[-1]
+    if _int_param("page", 0) > 0:
+        raise InvalidValueError(
+            "page numbers are not supported: follow nextCursor with ?cursor= instead"
+        )
     page_size = _int_param("pageSize", 100)
     cursors = _params("cursor")
     cursor = cursors[-1] if cursors else None
@@ -179,11 +181,7 @@ def list_handles() -> Response[str]:
 
 def _int_param(name: str, default: int) -> int:
     values = _params(name)
-    if not values:
-        return default
-    if not values[-1].isdigit():
-        raise InvalidValueError(f"{name} must be a positive integer")
-    return int(values[-1])
+    return parse_decimal(values[-1], name) if values else default
 
 
 @app.exception_handler(IdnodeError)
@@ -195,17 +193,14 @@ def expected_error(error: IdnodeError) -> Response[str]:
 def unexpected_error(error: Exception) -> Response[str]:
     logger.exception("unexpected error in the Handle API")
     return reply(
-        500, {"responseCode": 2, "handle": _handle_or_none() or "", "message": "internal error"}
+        500, {"responseCode": ERROR, "handle": _handle_or_none() or "", "message": "internal error"}
     )
 
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    return reply(404, {"responseCode": 2, "handle": "", "message": "no such route"})
+    return reply(404, {"responseCode": ERROR, "handle": "", "message": "no such route"})
 
 
 def _handle_or_none() -> str | None:
-    try:
-        return _handle_from_path() or None
-    except Exception:
-        return None
+    return _handle_from_path() or None

@@ -35,7 +35,7 @@ def record_body(handle: str, values: tuple[Value, ...]) -> dict[str, Any]:
 
 def error_reply(error: IdnodeError, handle: str | None) -> Response[str]:
     body: dict[str, Any] = {"responseCode": error.response_code, "message": error.message}
-    body["handle"] = error.handle or handle or ""
+    body["handle"] = handle or error.handle or ""  # as requested, as clients expect
     headers = {"Cache-Control": "no-store"}
     if error.http_status == HTTPStatus.UNAUTHORIZED:
         headers["WWW-Authenticate"] = 'Basic realm="idnode"'
