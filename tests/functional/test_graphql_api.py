@@ -380,3 +380,17 @@ def test_people_without_a_role_see_public_values_only(
         graphql_api.run(operation("ListIdentifiers"), {"prefix": PREFIX}, roleless), "identifiers"
     )
     assert listing["__typename"] == "NotAuthorisedError"
+
+
+def test_a_deeply_nested_body_is_a_client_error(graphql_api: GraphQLApi) -> None:
+    from idnode.cli.gateway import http_api_event
+    from idnode.handlers import graphql
+    from tests.functional.conftest import LambdaContext
+
+    body = (
+        '{"query": "{ viewer { __typename } }", "variables": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    )
+    event = http_api_event(
+        "POST", "/graphql", headers={"content-type": "application/json"}, body=body
+    )
+    assert graphql.handler(event, LambdaContext())["statusCode"] == 400

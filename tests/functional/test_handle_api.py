@@ -371,3 +371,18 @@ def test_errors_echo_the_handle_as_requested(handle_api: HandleApi) -> None:
     create(handle_api)
     status, reply, _ = handle_api.call("DELETE", PATH.lower(), query="index=9", auth=basic())
     assert (status, reply["handle"]) == (400, HANDLE.lower())
+
+
+def test_an_admin_identity_administers_only_active_prefixes(
+    handle_api: HandleApi, node: Node
+) -> None:
+    create(handle_api)
+    node.prefixes.put(Prefix(PREFIX, ENTERPRISE, PrefixStatus.SUSPENDED))
+    # A fresh node process (no cached verification) sees the suspension at once.
+    from idnode.node import build_node, use_node
+
+    use_node(build_node(node.settings))
+    _, reply, _ = handle_api.call("GET", PATH, auth=basic())
+    assert [v["index"] for v in reply["values"]] == [1, 2]  # no restricted value any more
+    status, _, _ = handle_api.call("GET", "/api/handles", query=f"prefix={PREFIX}", auth=basic())
+    assert status == 403

@@ -17,12 +17,14 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Generic, Protocol, TypeVar
 from urllib.parse import unquote
 
 from idnode.domain.access import ANONYMOUS, Principal, admin_identity, user
 from idnode.domain.credentials import AdminCredential, parse_identity, verify_secret
 from idnode.domain.errors import AuthenticationRequiredError, InvalidValueError
+from idnode.domain.prefixes import Prefix
 
 
 class Credentials(Protocol):
@@ -30,6 +32,7 @@ class Credentials(Protocol):
 
 
 class EnterprisePrefixes(Protocol):
+    def get(self, prefix: str) -> Prefix | None: ...
     def prefixes_of(self, enterprise: str) -> list[str]: ...
 
 
@@ -134,8 +137,15 @@ class CallerAuthenticator:
         if not verify_secret(secret, credential.secret_hash):
             self._refused.put(digest, True)
             raise AuthenticationRequiredError(_BAD_CREDENTIALS)
+        # Only active prefixes are administered, as for people (a suspended one is not).
+        active = tuple(p for p in credential.prefixes if self._active(p))
+        credential = replace(credential, prefixes=active)
         self._verified.put(digest, credential)
         return admin_identity(index, handle, credential.prefixes)
+
+    def _active(self, prefix: str) -> bool:
+        found = self._prefixes.get(prefix)
+        return found is not None and found.active
 
     def person(self, token: str) -> Principal:
         if self._tokens is None:
