@@ -18,5 +18,7 @@ os.environ.update(
         "POWERTOOLS_DEV": "0",
     }
 )
-for leaked in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(leaked, None)
+# The local cloud a developer points at (if any) is kept for tests/localcloud only; no other
+# test may talk to an endpoint outside its own process.
+LOCAL_CLOUD_ENDPOINT = os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)

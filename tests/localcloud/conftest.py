@@ -1,6 +1,7 @@
 """Local cloud fixtures: the stack brought up exactly as `idnode up --detach` does it.
 
-The session starts the embedded emulator only when nothing answers on 127.0.0.1:4566, deploys
+The session uses the endpoint in AWS_ENDPOINT_URL when the developer set one, else starts the
+embedded emulator only when nothing answers on 127.0.0.1:4566; then it deploys
 (idempotent, so a running local cloud is simply updated) and seeds the demo node. At the end it
 stops the emulator only if it started it: a local cloud a developer left running stays up.
 """
@@ -19,6 +20,7 @@ import pytest
 
 from idnode.cli import localcloud
 from idnode.cli.workspace import Workspace
+from tests.conftest import LOCAL_CLOUD_ENDPOINT
 
 _HERE = Path(__file__).resolve().parent
 LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -39,7 +41,10 @@ def local_stack() -> Iterator[dict[str, Any]]:
     workspace = Workspace.locate()
     # Progress goes to stderr, which pytest shows when the setup fails.
     progress = localcloud.Progress(sys.stderr)
-    cloud = localcloud.bring_up(workspace, progress, env=os.environ)
+    env = dict(os.environ)
+    if LOCAL_CLOUD_ENDPOINT:  # as `idnode up` would: a LocalStack-compatible endpoint given
+        env["AWS_ENDPOINT_URL"] = LOCAL_CLOUD_ENDPOINT
+    cloud = localcloud.bring_up(workspace, progress, env=env)
     endpoints: dict[str, Any] = json.loads(workspace.endpoints_file.read_text(encoding="utf-8"))
     try:
         yield endpoints
