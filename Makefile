@@ -66,11 +66,11 @@ test: lint test-unit test-functional test-contract test-infra test-localcloud  #
 bench: install  ## benchmark suite: prints ratios, writes bench/results.json
 	$(RUN) python -m bench
 
-synth: install  ## synthesise the CDK app for AWS into infra/cdk/cdk.out
-	$(RUN) idnode synth
+synth: install  ## synthesise the CDK app for AWS into infra/cdk/cdk.out (ARGS go to cdk)
+	$(RUN) idnode synth $(ARGS)
 
-deploy: install  ## deploy the CDK app to the AWS account in the environment
-	$(RUN) idnode deploy
+deploy: install  ## deploy the CDK app to the AWS account in the environment (ARGS go to cdk)
+	$(RUN) idnode deploy $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .idnode infra/cdk/cdk.out .pytest_cache .mypy_cache .ruff_cache
