@@ -90,11 +90,10 @@ class RegistryService:
         indexes: Iterable[int] = (),
         public_only: bool = False,
     ) -> Resolution:
-        handle = Handle.parse(name)
-        record = self._identifiers.get(handle)
-        if record is None:
-            raise HandleNotFoundError(f"{name} is not registered", handle=name)
-        return self.view(record, principal, types, indexes, public_only)
+        record = self._identifiers.get(Handle.parse(name))
+        return self.resolve_read(
+            name, record, principal, types=types, indexes=indexes, public_only=public_only
+        )
 
     def find_many(self, names: Sequence[str]) -> list[Record | None]:
         """Records for many names at once, in order (None where not registered)."""
@@ -103,14 +102,19 @@ class RegistryService:
         return [found.get(h.key) for h in handles]
 
     @staticmethod
-    def view(
-        record: Record,
+    def resolve_read(
+        name: str,
+        record: Record | None,
         principal: Principal,
+        *,
         types: Iterable[str] = (),
         indexes: Iterable[int] = (),
         public_only: bool = False,
     ) -> Resolution:
-        """What of `record` this principal asked for and may see."""
+        """Resolve `name` from its record as already read (None: not registered), for
+        callers that read records in batches: what of it this principal asked for and may see."""
+        if record is None:
+            raise HandleNotFoundError(f"{name} is not registered", handle=name)
         types, indexes = tuple(types), tuple(indexes)
         see = not public_only and may_see_restricted(principal, record.handle)
         values = record.select(types, indexes, see_restricted=see)

@@ -40,7 +40,6 @@ from idnode.api.graphql.types import (
     ValueInput,
     Viewer,
 )
-from idnode.domain.errors import HandleNotFoundError
 from idnode.domain.handles import Handle
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_values
@@ -113,14 +112,12 @@ class Query:
         types: list[str] | None = None,
         indexes: list[int] | None = None,
     ) -> ResolveResult:
-        Handle.parse(handle)
+        Handle.parse(handle)  # a malformed name must fail alone, not its whole batch
         record = await info.context.records.load(handle)
-        if record is None:
-            raise HandleNotFoundError(f"{handle} is not registered", handle=handle)
-        view = info.context.node.registry.view(
-            record, info.context.principal, types or (), indexes or ()
+        resolution = info.context.node.registry.resolve_read(
+            handle, record, info.context.principal, types=types or (), indexes=indexes or ()
         )
-        return Identifier.of(record, view.values)
+        return Identifier.of(resolution.record, resolution.values)
 
     @strawberry.field(description="Identifiers under a prefix you administer, in key order.")
     @typed_errors
