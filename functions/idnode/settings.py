@@ -17,6 +17,27 @@ from idnode.domain.handles import validate_prefix
 IDENTIFIERS_TABLE = "IDNODE_IDENTIFIERS_TABLE"
 PREFIXES_TABLE = "IDNODE_PREFIXES_TABLE"
 CREDENTIALS_TABLE = "IDNODE_CREDENTIALS_TABLE"
+ENTERPRISES_TABLE = "IDNODE_ENTERPRISES_TABLE"
+APPLICATIONS_TABLE = "IDNODE_APPLICATIONS_TABLE"
+MEMBERS_TABLE = "IDNODE_MEMBERS_TABLE"
+OPERATIONS_TABLE = "IDNODE_OPERATIONS_TABLE"
+STATISTICS_TABLE = "IDNODE_STATISTICS_TABLE"
+PARAMETERS_TABLE = "IDNODE_PARAMETERS_TABLE"
+REQUIRE_MFA = "IDNODE_REQUIRE_MFA"
+METER_FLUSH_SECONDS = "IDNODE_METER_FLUSH_SECONDS"
+
+# Every table a function may be bound to, attribute name of Settings -> environment variable.
+TABLES: dict[str, str] = {
+    "identifiers_table": IDENTIFIERS_TABLE,
+    "prefixes_table": PREFIXES_TABLE,
+    "credentials_table": CREDENTIALS_TABLE,
+    "enterprises_table": ENTERPRISES_TABLE,
+    "applications_table": APPLICATIONS_TABLE,
+    "members_table": MEMBERS_TABLE,
+    "operations_table": OPERATIONS_TABLE,
+    "statistics_table": STATISTICS_TABLE,
+    "parameters_table": PARAMETERS_TABLE,
+}
 NODE_PREFIX = "IDNODE_NODE_PREFIX"
 USER_POOL_ID = "IDNODE_USER_POOL_ID"
 USER_POOL_CLIENT_ID = "IDNODE_USER_POOL_CLIENT_ID"
@@ -36,12 +57,24 @@ class Settings:
     identifiers_table: str
     prefixes_table: str
     credentials_table: str
+    enterprises_table: str
+    applications_table: str
+    members_table: str
+    operations_table: str
+    statistics_table: str
+    parameters_table: str
     node_prefix: str
     user_pool_id: str = ""
     user_pool_client_id: str = ""
     endpoint_url: str | None = None
     graphiql: bool = False
     max_body_bytes: int = 256 * 1024
+    # Platform admins and auditors must have TOTP enrolled to act in their roles (AWS only:
+    # the local cloud has no second factor to offer).
+    require_mfa: bool = False
+    # Metering counts are buffered in the process and written at most this often (0: at the
+    # end of every invocation).
+    meter_flush_seconds: float = 10.0
 
     @property
     def jwt_issuer(self) -> str:
@@ -59,11 +92,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build and validate settings from an environment mapping (default: os.environ)."""
         env = os.environ if env is None else env
-        missing = [
-            name
-            for name in (IDENTIFIERS_TABLE, PREFIXES_TABLE, CREDENTIALS_TABLE, NODE_PREFIX)
-            if not env.get(name)
-        ]
+        missing = [name for name in (*TABLES.values(), NODE_PREFIX) if not env.get(name)]
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")
         node_prefix = env[NODE_PREFIX]
@@ -77,18 +106,28 @@ class Settings:
             raise SettingsError(f"{MAX_BODY_BYTES} must be an integer") from exc
         if max_body <= 0:
             raise SettingsError(f"{MAX_BODY_BYTES} must be positive")
+        try:
+            flush = float(env.get(METER_FLUSH_SECONDS, "10"))
+        except ValueError as exc:
+            raise SettingsError(f"{METER_FLUSH_SECONDS} must be a number of seconds") from exc
+        if not 0 <= flush <= 300:
+            raise SettingsError(f"{METER_FLUSH_SECONDS} must be between 0 and 300")
         return cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-            identifiers_table=env[IDENTIFIERS_TABLE],
-            prefixes_table=env[PREFIXES_TABLE],
-            credentials_table=env[CREDENTIALS_TABLE],
+            **{attribute: env[name] for attribute, name in TABLES.items()},
             node_prefix=node_prefix,
             user_pool_id=env.get(USER_POOL_ID, ""),
             user_pool_client_id=env.get(USER_POOL_CLIENT_ID, ""),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
-            graphiql=env.get(GRAPHIQL, "false").lower() in {"1", "true", "yes"},
+            graphiql=_flag(env.get(GRAPHIQL, "false")),
             max_body_bytes=max_body,
+            require_mfa=_flag(env.get(REQUIRE_MFA, "false")),
+            meter_flush_seconds=flush,
         )
+
+
+def _flag(raw: str) -> bool:
+    return raw.lower() in {"1", "true", "yes"}
 
 
 @cache

@@ -18,6 +18,7 @@ from idnode.domain.credentials import AdminCredential
 from idnode.domain.errors import HandleAlreadyExistsError
 from idnode.domain.handles import Handle, fold_case
 from idnode.domain.prefixes import Prefix, PrefixStatus
+from idnode.domain.operations import OperationEntry
 from idnode.domain.records import Record
 from idnode.store.pages import Page, decode_cursor, encode_cursor
 
@@ -211,3 +212,29 @@ class SteppingClock:
         self.readings += 1
         self.now += timedelta(seconds=1)
         return self.now
+
+
+class InMemoryOperations:
+    """The operation log's store: entries in the order appended."""
+
+    def __init__(self) -> None:
+        self.entries: list[OperationEntry] = []
+        self.fail_with: Exception | None = None
+
+    def append(self, entry: OperationEntry) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.entries.append(entry)
+
+
+class RecordingMeter:
+    """Counts as the registry reports them, unbuffered."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def count(self, prefix: str, metric: str, n: int = 1) -> None:
+        self.counts[(prefix.lower(), metric)] += n
+
+    def flush_if_due(self) -> None:
+        pass

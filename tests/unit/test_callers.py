@@ -124,7 +124,7 @@ def encoded(identity: str) -> str:
 
 @pytest.mark.parametrize("header", [None, ""])
 def test_no_header_is_anonymous(authenticator: CallerAuthenticator, header: str | None) -> None:
-    assert authenticator.authenticate(header) is ANONYMOUS
+    assert authenticator.authenticate(header) == ANONYMOUS
 
 
 @pytest.mark.parametrize("header", ["Digest abc", "Negotiate xyz", "Token t"])

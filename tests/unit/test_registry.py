@@ -25,9 +25,12 @@ from idnode.domain.records import Record, new_record
 from idnode.domain.values import DataFormat, Permissions, Value, ValueData
 from idnode.services.registry import MAX_PAGE_SIZE, RegistryService
 from idnode.store.pages import decode_cursor, encode_cursor
+from idnode.services.operations import OperationLog
 from tests.unit.fakes import (
     InMemoryIdentifiers,
+    InMemoryOperations,
     InMemoryPrefixes,
+    RecordingMeter,
     Rival,
     StaleRecordError,
     SteppingClock,
@@ -85,13 +88,29 @@ def clock() -> SteppingClock:
 
 
 @pytest.fixture
+def operations() -> InMemoryOperations:
+    return InMemoryOperations()
+
+
+@pytest.fixture
+def meter() -> RecordingMeter:
+    return RecordingMeter()
+
+
+@pytest.fixture
 def registry(
-    identifiers: InMemoryIdentifiers, prefixes: InMemoryPrefixes, clock: SteppingClock
+    identifiers: InMemoryIdentifiers,
+    prefixes: InMemoryPrefixes,
+    clock: SteppingClock,
+    operations: InMemoryOperations,
+    meter: RecordingMeter,
 ) -> RegistryService:
     return RegistryService(
         identifiers,
         prefixes,
         NODE_PREFIX,
+        log=OperationLog(operations, fallback=lambda entry, error: None),
+        meter=meter,
         stale_error=StaleRecordError,
         clock=clock,
         max_attempts=4,

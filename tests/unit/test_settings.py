@@ -7,7 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from idnode.settings import (
+    APPLICATIONS_TABLE,
     CREDENTIALS_TABLE,
+    ENTERPRISES_TABLE,
+    MEMBERS_TABLE,
+    OPERATIONS_TABLE,
+    PARAMETERS_TABLE,
+    STATISTICS_TABLE,
     GRAPHIQL,
     IDENTIFIERS_TABLE,
     MAX_BODY_BYTES,
@@ -24,6 +30,12 @@ REQUIRED = {
     IDENTIFIERS_TABLE: "ids",
     PREFIXES_TABLE: "prefixes",
     CREDENTIALS_TABLE: "creds",
+    ENTERPRISES_TABLE: "enterprises",
+    APPLICATIONS_TABLE: "applications",
+    MEMBERS_TABLE: "members",
+    OPERATIONS_TABLE: "operations",
+    STATISTICS_TABLE: "statistics",
+    PARAMETERS_TABLE: "parameters",
     NODE_PREFIX: "88.100",
 }
 
@@ -60,6 +72,12 @@ def test_the_minimal_environment_and_its_defaults() -> None:
         identifiers_table="ids",
         prefixes_table="prefixes",
         credentials_table="creds",
+        enterprises_table="enterprises",
+        applications_table="applications",
+        members_table="members",
+        operations_table="operations",
+        statistics_table="statistics",
+        parameters_table="parameters",
         node_prefix="88.100",
         user_pool_id="",
         user_pool_client_id="",
@@ -103,9 +121,8 @@ def test_the_region(given: dict[str, str], region: str) -> None:
 def test_missing_variables_are_all_named() -> None:
     with pytest.raises(SettingsError) as refused:
         Settings.from_env({PREFIXES_TABLE: "p", IDENTIFIERS_TABLE: ""})
-    assert str(refused.value) == (
-        f"missing environment variables: {IDENTIFIERS_TABLE}, {CREDENTIALS_TABLE}, {NODE_PREFIX}"
-    )
+    missing = [name for name in REQUIRED if name != PREFIXES_TABLE]
+    assert str(refused.value) == f"missing environment variables: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("prefix", ["88.100", "88", "ABC.x1.9"])

@@ -74,6 +74,9 @@ class Principal:
     enterprise: str | None = None
     admin_handle: str | None = None
     admin_index: int = 0
+    source: str | None = None  # the address the request came from (operation log)
+    # Roles withheld because the person has no second factor enrolled (see docs/security.md).
+    withheld: frozenset[Role] = frozenset()
 
     @property
     def authenticated(self) -> bool:
@@ -218,3 +221,164 @@ def authorise_list(principal: Principal, prefix: str) -> None:
     if principal.has(Role.AUDITOR) or principal.administers(prefix):
         return
     raise NotAuthorisedError(f"{principal.name} may not list identifiers under prefix {prefix}")
+
+
+# The authorisation matrix: which actor may perform which operation, and over what.
+# Denied unless listed here. docs/authorisation.md shows the same table; a test keeps both
+# equal, and another drives every cell through the API.
+
+
+class Actor(StrEnum):
+    """What a principal acts as. A person with several roles acts as each of them."""
+
+    PUBLIC = "public"  # anonymous
+    PERSON = "person"  # signed in, with no role yet (e.g. an applicant)
+    ENTERPRISE_USER = "enterprise-user"
+    ENTERPRISE_ADMIN = "enterprise-admin"
+    AUDITOR = "auditor"
+    PLATFORM_ADMIN = "platform-admin"
+    ADMIN_IDENTITY = "admin-identity"  # a Handle client with `index:handle` and a secret
+
+
+class Scope(StrEnum):
+    """Over what an allowed operation extends."""
+
+    ANY = "any"  # the whole node
+    ENTERPRISE = "enterprise"  # the actor's own enterprise (an admin identity: its prefixes)
+    SELF = "self"  # what the actor itself submitted or owns
+
+
+class Operation(StrEnum):
+    # identifiers
+    RESOLVE = "resolve"
+    LIST_IDENTIFIERS = "list-identifiers"
+    SEARCH_IDENTIFIERS = "search-identifiers"
+    REGISTER_IDENTIFIER = "register-identifier"
+    UPDATE_IDENTIFIER = "update-identifier"
+    DELETE_IDENTIFIER = "delete-identifier"
+    # enterprises and their applications
+    SEARCH_ENTERPRISES = "search-enterprises"
+    VIEW_ENTERPRISE = "view-enterprise"
+    APPLY = "apply"
+    REQUEST_CHANGE = "request-change"
+    WITHDRAW_APPLICATION = "withdraw-application"
+    VIEW_APPLICATIONS = "view-applications"
+    DECIDE_APPLICATION = "decide-application"
+    SUSPEND_ENTERPRISE = "suspend-enterprise"
+    # people and admin identities
+    VIEW_USERS = "view-users"
+    MANAGE_USERS = "manage-users"
+    VIEW_ADMIN_IDENTITIES = "view-admin-identities"
+    MANAGE_ADMIN_IDENTITIES = "manage-admin-identities"
+    # records and figures
+    VIEW_OPERATION_LOG = "view-operation-log"
+    VIEW_STATISTICS = "view-statistics"
+    VIEW_BILLING = "view-billing"
+    VIEW_PARAMETERS = "view-parameters"
+    UPDATE_PARAMETERS = "update-parameters"
+
+
+_A = Actor
+_EVERYONE = {actor: Scope.ANY for actor in Actor}
+_STAFF = {_A.PLATFORM_ADMIN: Scope.ANY, _A.AUDITOR: Scope.ANY}
+_STAFF_AND_ENTERPRISE_ADMIN = {**_STAFF, _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE}
+_IDENTIFIER_WRITERS = {
+    _A.PLATFORM_ADMIN: Scope.ANY,
+    _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+    _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    _A.ADMIN_IDENTITY: Scope.ENTERPRISE,
+}
+
+MATRIX: dict[Operation, dict[Actor, Scope]] = {
+    Operation.RESOLVE: _EVERYONE,
+    Operation.LIST_IDENTIFIERS: {**_STAFF, **_IDENTIFIER_WRITERS},
+    Operation.SEARCH_IDENTIFIERS: {
+        **_STAFF,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    Operation.REGISTER_IDENTIFIER: _IDENTIFIER_WRITERS,
+    Operation.UPDATE_IDENTIFIER: _IDENTIFIER_WRITERS,
+    Operation.DELETE_IDENTIFIER: _IDENTIFIER_WRITERS,
+    # The public directory of enterprise nodes; what each actor sees of an entry differs.
+    Operation.SEARCH_ENTERPRISES: {a: s for a, s in _EVERYONE.items() if a != _A.ADMIN_IDENTITY},
+    Operation.VIEW_ENTERPRISE: {
+        **_STAFF,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    Operation.APPLY: {_A.PERSON: Scope.SELF},
+    Operation.REQUEST_CHANGE: {_A.ENTERPRISE_ADMIN: Scope.ENTERPRISE},
+    Operation.WITHDRAW_APPLICATION: {_A.PERSON: Scope.SELF, _A.ENTERPRISE_ADMIN: Scope.SELF},
+    Operation.VIEW_APPLICATIONS: {
+        **_STAFF,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.PERSON: Scope.SELF,
+    },
+    # Separation of duties: auditors decide; platform admins operate but do not approve.
+    Operation.DECIDE_APPLICATION: {_A.AUDITOR: Scope.ANY},
+    Operation.SUSPEND_ENTERPRISE: {_A.PLATFORM_ADMIN: Scope.ANY},
+    Operation.VIEW_USERS: {_A.PLATFORM_ADMIN: Scope.ANY, _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE},
+    Operation.MANAGE_USERS: {_A.PLATFORM_ADMIN: Scope.ANY, _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE},
+    Operation.VIEW_ADMIN_IDENTITIES: _STAFF_AND_ENTERPRISE_ADMIN,
+    Operation.MANAGE_ADMIN_IDENTITIES: {
+        _A.PLATFORM_ADMIN: Scope.ANY,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+    },
+    Operation.VIEW_OPERATION_LOG: _STAFF_AND_ENTERPRISE_ADMIN,
+    Operation.VIEW_STATISTICS: _STAFF_AND_ENTERPRISE_ADMIN,
+    Operation.VIEW_BILLING: _STAFF_AND_ENTERPRISE_ADMIN,
+    Operation.VIEW_PARAMETERS: _STAFF,
+    Operation.UPDATE_PARAMETERS: {_A.PLATFORM_ADMIN: Scope.ANY},
+}
+
+_SCOPE_BREADTH = {Scope.ANY: 2, Scope.ENTERPRISE: 1, Scope.SELF: 0}
+
+
+def actors_of(principal: Principal) -> frozenset[Actor]:
+    if principal.kind is PrincipalKind.ANONYMOUS:
+        return frozenset({Actor.PUBLIC})
+    if principal.kind is PrincipalKind.ADMIN_IDENTITY:
+        return frozenset({Actor.ADMIN_IDENTITY})
+    if not principal.roles:
+        return frozenset({Actor.PERSON})
+    return frozenset(Actor(role.value) for role in principal.roles)
+
+
+def scopes(principal: Principal, operation: Operation) -> frozenset[Scope]:
+    """Every scope over which `principal` may perform `operation` (empty: not at all)."""
+    allowed = MATRIX.get(operation, {})
+    return frozenset(allowed[a] for a in actors_of(principal) if a in allowed)
+
+
+def authorise(
+    principal: Principal,
+    operation: Operation,
+    *,
+    enterprise: str | None = None,
+    owner: str | None = None,
+) -> Scope:
+    """Raise unless `principal` may perform `operation`; with a target (the enterprise it
+    belongs to, or who owns it), on that target. Returns the broadest scope granted, so
+    that a listing can narrow itself to it."""
+    granted = scopes(principal, operation)
+    if not granted:
+        if not principal.authenticated:
+            raise AuthenticationRequiredError(f"{operation.value} needs authentication")
+        raise NotAuthorisedError(f"{principal.name} may not {operation.value.replace('-', ' ')}")
+    if enterprise is not None or owner is not None:
+        fits = [s for s in granted if _covers(principal, s, enterprise, owner)]
+        if not fits:
+            raise NotAuthorisedError(
+                f"{principal.name} may not {operation.value.replace('-', ' ')} here"
+            )
+        granted = frozenset(fits)
+    return max(granted, key=_SCOPE_BREADTH.__getitem__)
+
+
+def _covers(principal: Principal, scope: Scope, enterprise: str | None, owner: str | None) -> bool:
+    if scope is Scope.ANY:
+        return True
+    if scope is Scope.ENTERPRISE:
+        return enterprise is not None and principal.enterprise == enterprise
+    return owner is not None and principal.name == owner

@@ -16,6 +16,7 @@ class Prefix:
     name: str
     enterprise: str
     status: PrefixStatus = PrefixStatus.ACTIVE
+    resolvable: bool = True  # False: a suspension that also withdraws it from resolution
 
     @property
     def active(self) -> bool:

@@ -29,5 +29,8 @@ def _adapter() -> Mangum:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="GraphQLRequests", unit=MetricUnit.Count, value=1)
     # Mangum declares its own LambdaContext protocol; Powertools' type is the same object.
-    response: dict[str, Any] = _adapter()(event, cast(Any, context))
+    try:
+        response: dict[str, Any] = _adapter()(event, cast(Any, context))
+    finally:
+        current_node().meter.flush_if_due()
     return response

@@ -15,16 +15,16 @@ import base64
 import binascii
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol
 from urllib.parse import unquote
 
 from idnode.domain.access import ANONYMOUS, Principal, admin_identity, user
 from idnode.domain.credentials import AdminCredential, parse_identity, verify_secret
 from idnode.domain.errors import AuthenticationRequiredError, InvalidValueError
 from idnode.domain.prefixes import Prefix
+from idnode.services.caching import TtlCache
 
 
 class Credentials(Protocol):
@@ -51,29 +51,9 @@ class Tokens(Protocol):
         ...
 
 
-T = TypeVar("T")
 _BAD_CREDENTIALS = "the admin identity or its secret is not valid"
 # Verified against when the identity is unknown, so both failures cost the same time.
 _DECOY_HASH = "scrypt$14$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-class _TtlCache(Generic[T]):
-    def __init__(self, ttl: float, size: int, clock: Callable[[], float]) -> None:
-        self._ttl, self._size, self._clock = ttl, size, clock
-        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
-
-    def get(self, key: str) -> T | None:
-        hit = self._items.get(key)
-        if hit is None or hit[0] < self._clock():
-            self._items.pop(key, None)
-            return None
-        return hit[1]
-
-    def put(self, key: str, value: T) -> None:
-        self._items[key] = (self._clock() + self._ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
 
 
 class CallerAuthenticator:
@@ -88,16 +68,20 @@ class CallerAuthenticator:
         self._credentials = credentials
         self._prefixes = prefixes
         self._tokens = tokens
-        self._verified: _TtlCache[AdminCredential] = _TtlCache(cache_seconds, 1024, clock)
+        self._verified: TtlCache[AdminCredential] = TtlCache(cache_seconds, 1024, clock)
         # Refused pairs are remembered briefly, so that a client retrying a wrong secret does
         # not cost a slow hash per request.
-        self._refused: _TtlCache[bool] = _TtlCache(min(cache_seconds, 30.0), 1024, clock)
-        self._enterprise_prefixes: _TtlCache[list[str]] = _TtlCache(
+        self._refused: TtlCache[bool] = TtlCache(min(cache_seconds, 30.0), 1024, clock)
+        self._enterprise_prefixes: TtlCache[list[str]] = TtlCache(
             min(cache_seconds, 30.0), 1024, clock
         )
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """The caller named by an Authorization header value; raise if it names one badly."""
+    def authenticate(self, authorization: str | None, source: str | None = None) -> Principal:
+        """The caller named by an Authorization header value, calling from `source` (an
+        address); raise if the header names one badly."""
+        return replace(self._authenticate(authorization), source=source)
+
+    def _authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
             return ANONYMOUS
         scheme, _, credentials = authorization.strip().partition(" ")

@@ -28,6 +28,8 @@ from idnode.domain.handles import Handle, fold_case, is_under, validate_prefix
 from idnode.domain.prefixes import Prefix
 from idnode.domain.records import Record, new_record
 from idnode.domain.values import Value
+from idnode.services.metering import Meter
+from idnode.services.operations import OperationLog, Pending
 from idnode.store.pages import Page
 
 MAX_PAGE_SIZE = 1000
@@ -67,7 +69,10 @@ class RegistryService:
         prefixes: Prefixes,
         node_prefix: str,
         *,
+        log: OperationLog,
+        meter: Meter,
         stale_error: type[Exception],
+        resolvable: Callable[[str], bool] = lambda _prefix: True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 8,
         sleep: Callable[[float], None] = time.sleep,
@@ -75,6 +80,9 @@ class RegistryService:
         self._identifiers = identifiers
         self._prefixes = prefixes
         self._node_prefix = node_prefix
+        self._log = log
+        self._meter = meter
+        self._resolvable = resolvable
         self._stale = stale_error
         self._clock = clock
         self._max_attempts = max_attempts
@@ -90,10 +98,24 @@ class RegistryService:
         indexes: Iterable[int] = (),
         public_only: bool = False,
     ) -> Resolution:
-        record = self._identifiers.get(Handle.parse(name))
-        return self.resolve_read(
+        handle = Handle.parse(name)
+        self.check_resolvable(handle)
+        record = self._identifiers.get(handle)
+        resolution = self.resolve_read(
             name, record, principal, types=types, indexes=indexes, public_only=public_only
         )
+        self.count_resolution(resolution)
+        return resolution
+
+    def check_resolvable(self, handle: Handle) -> None:
+        """A suspended enterprise's identifiers may be withdrawn from resolution too."""
+        if not self._resolvable(handle.prefix):
+            raise HandleNotFoundError(
+                f"{handle.name} is not resolvable: its prefix is suspended", handle=handle.name
+            )
+
+    def count_resolution(self, resolution: Resolution) -> None:
+        self._meter.count(resolution.record.handle.prefix, "resolutions")
 
     def find_many(self, names: Sequence[str]) -> list[Record | None]:
         """Records for many names at once, in order (None where not registered)."""
@@ -137,10 +159,17 @@ class RegistryService:
     # Writes
 
     def create(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
-        handle = self._writable(name, principal)
-        record = new_record(handle, values, self._clock())
-        authorise_write(principal, handle, None, record)
-        return self._identifiers.create(record)
+        with self._log.recording(principal, "register-identifier", name) as op:
+            handle = self._writable(name, principal, op)
+            record = new_record(handle, values, self._clock())
+            authorise_write(principal, handle, None, record)
+            created = self._identifiers.create(record)
+            self._count_registration(handle)
+            return created
+
+    def _count_registration(self, handle: Handle) -> None:
+        self._meter.count(handle.prefix, "registrations")
+        self._meter.count(handle.prefix, "identifiers")
 
     def mint(self, prefix: str, values: Sequence[Value], principal: Principal) -> Record:
         """Create a record under `prefix` with a server-chosen suffix."""
@@ -149,8 +178,17 @@ class RegistryService:
 
     def put(self, name: str, values: Sequence[Value], principal: Principal) -> tuple[Record, bool]:
         """Create the record, or replace all its values. Returns (record, created)."""
-        handle = self._writable(name, principal)
+        with self._log.recording(principal, "put-identifier", name) as op:
+            handle = self._writable(name, principal, op)
+            record, created = self._retrying(handle, self._putter(handle, values, principal))
+            op.details["created"] = created
+            if created:
+                self._count_registration(handle)
+            return record, created
 
+    def _putter(
+        self, handle: Handle, values: Sequence[Value], principal: Principal
+    ) -> Callable[[], tuple[Record, bool]]:
         def write() -> tuple[Record, bool]:
             before = self._identifiers.get(handle)
             at = self._clock()
@@ -166,7 +204,7 @@ class RegistryService:
             authorise_write(principal, handle, before, after)
             return self._identifiers.save(after), False
 
-        return self._retrying(handle, write)
+        return write
 
     def replace_values(self, name: str, values: Sequence[Value], principal: Principal) -> Record:
         return self._change(name, principal, lambda r, at: r.replaced(values, at))
@@ -175,8 +213,9 @@ class RegistryService:
         return self._change(name, principal, lambda r, at: r.upserted(values, at))
 
     def remove_values(self, name: str, indexes: Sequence[int], principal: Principal) -> Record:
-        if not indexes:
-            raise InvalidValueError("name at least one index to remove", handle=name)
+        with self._log.recording(principal, "update-identifier", name):
+            if not indexes:
+                raise InvalidValueError("name at least one index to remove", handle=name)
         return self._change(name, principal, lambda r, at: r.removed(indexes, at))
 
     def update(
@@ -192,7 +231,8 @@ class RegistryService:
         """Apply replace, then upsert, then remove, as one change. With `expected_version`,
         the change applies only to that version of the record (else ConcurrentUpdateError)."""
         if replace is None and not upsert and not remove:
-            raise InvalidValueError("the update changes nothing", handle=name)
+            with self._log.recording(principal, "update-identifier", name):
+                raise InvalidValueError("the update changes nothing", handle=name)
 
         def change(record: Record, at: datetime) -> Record:
             if replace is not None:
@@ -206,15 +246,19 @@ class RegistryService:
         return self._change(name, principal, change, expected_version)
 
     def delete(self, name: str, principal: Principal) -> Record:
-        handle = self._writable(name, principal)
+        with self._log.recording(principal, "delete-identifier", name) as op:
+            handle = self._writable(name, principal, op)
 
-        def write() -> Record:
-            record = self._require(handle)
-            authorise_write(principal, handle, record, None)
-            self._identifiers.delete(record)
-            return record
+            def write() -> Record:
+                record = self._require(handle)
+                authorise_write(principal, handle, record, None)
+                self._identifiers.delete(record)
+                return record
 
-        return self._retrying(handle, write)
+            deleted = self._retrying(handle, write)
+            self._meter.count(handle.prefix, "deletions")
+            self._meter.count(handle.prefix, "identifiers", -1)
+            return deleted
 
     def _change(
         self,
@@ -224,7 +268,20 @@ class RegistryService:
         expected_version: int | None = None,
     ) -> Record:
         """Read, change, authorise and store; re-read and re-apply when another writer won."""
-        handle = self._writable(name, principal)
+        with self._log.recording(principal, "update-identifier", name) as op:
+            handle = self._writable(name, principal, op)
+            record = self._retrying(handle, self._changer(handle, principal, change, expected_version))
+            op.details["version"] = record.version
+            return record
+
+    def _changer(
+        self,
+        handle: Handle,
+        principal: Principal,
+        change: Change,
+        expected_version: int | None,
+    ) -> Callable[[], Record]:
+        name = handle.name
 
         def write() -> Record:
             before = self._require(handle)
@@ -237,7 +294,7 @@ class RegistryService:
             authorise_write(principal, handle, before, after)
             return self._identifiers.save(after)
 
-        return self._retrying(handle, write)
+        return write
 
     def _retrying(self, handle: Handle, write: Callable[[], W]) -> W:
         """Run `write` (read, decide, conditional write) until no other writer interferes."""
@@ -248,11 +305,12 @@ class RegistryService:
                 self._back_off(attempt)
         raise ConcurrentUpdateError(f"{handle.name} kept changing; try again", handle=handle.name)
 
-    def _writable(self, name: str, principal: Principal) -> Handle:
+    def _writable(self, name: str, principal: Principal, op: Pending) -> Handle:
         """Parse the name, then refuse anonymous callers and prefixes that take no writes."""
         handle = Handle.parse(name)
+        op.target = handle.name
         require_authenticated(principal, handle)
-        self._check_served(handle)
+        op.enterprise = self._check_served(handle).enterprise
         return handle
 
     def _back_off(self, attempt: int) -> None:
@@ -265,7 +323,7 @@ class RegistryService:
             raise HandleNotFoundError(f"{handle.name} is not registered", handle=handle.name)
         return record
 
-    def _check_served(self, handle: Handle) -> None:
+    def _check_served(self, handle: Handle) -> Prefix:
         """Only allocated, active prefixes under the node prefix take writes (a suspended
         prefix's identifiers stay resolvable but cannot be changed)."""
         served = is_under(handle.prefix, self._node_prefix)
@@ -275,3 +333,4 @@ class RegistryService:
                 f"prefix {handle.prefix} is not an active prefix of this node",
                 handle=handle.name,
             )
+        return prefix

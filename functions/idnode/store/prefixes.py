@@ -20,7 +20,7 @@ class PrefixRepository:
             item = self._model.get(fold_case(prefix))
         except DoesNotExist:
             return None
-        return Prefix(item.name, item.enterprise, PrefixStatus(item.status))
+        return Prefix(item.name, item.enterprise, PrefixStatus(item.status), item.resolvable)
 
     def prefixes_of(self, enterprise: str) -> list[str]:
         """Active prefixes held by an enterprise."""
@@ -36,5 +36,6 @@ class PrefixRepository:
             name=prefix.name,
             enterprise=prefix.enterprise,
             status=prefix.status.value,
+            resolvable=prefix.resolvable,
             created=datetime.now(UTC),
         ).save()

@@ -29,7 +29,9 @@ class GraphQLApp(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket | None
     ) -> Context:
-        return build_context(self._node, request.headers.get("authorization"))
+        client = request.client
+        source = client.host if client is not None else None
+        return build_context(self._node, request.headers.get("authorization"), source)
 
     async def get_root_value(self, request: Any) -> None:
         return None

@@ -42,9 +42,9 @@ class Context:
         return self._principal
 
 
-def build_context(node: Node, authorization: str | None) -> Context:
+def build_context(node: Node, authorization: str | None, source: str | None = None) -> Context:
     try:
-        return Context(node=node, _principal=node.callers.authenticate(authorization))
+        return Context(node=node, _principal=node.callers.authenticate(authorization, source))
     except AuthenticationRequiredError as error:
         return Context(node=node, _principal=None, _auth_error=error)
 

@@ -112,11 +112,14 @@ class Query:
         types: list[str] | None = None,
         indexes: list[int] | None = None,
     ) -> ResolveResult:
-        Handle.parse(handle)  # a malformed name must fail alone, not its whole batch
+        registry = info.context.node.registry
+        # A malformed name must fail alone, not its whole batch.
+        registry.check_resolvable(Handle.parse(handle))
         record = await info.context.records.load(handle)
-        resolution = info.context.node.registry.resolve_read(
+        resolution = registry.resolve_read(
             handle, record, info.context.principal, types=types or (), indexes=indexes or ()
         )
+        registry.count_resolution(resolution)
         return Identifier.of(resolution.record, resolution.values)
 
     @strawberry.field(description="Identifiers under a prefix you administer, in key order.")

@@ -69,8 +69,9 @@ def _handle_from_path() -> str:
 
 
 def _caller() -> Principal:
-    headers = app.current_event.headers  # case-insensitive
-    return current_node().callers.authenticate(headers.get("authorization"))
+    event = app.current_event
+    source = event.request_context.http.source_ip or None
+    return current_node().callers.authenticate(event.headers.get("authorization"), source)
 
 
 def _body_values() -> list[Value]:
