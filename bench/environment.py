@@ -16,9 +16,9 @@ from idnode import settings
 REGION = "us-east-1"
 NODE_PREFIX = "88.100"
 FUNCTION_VARIABLES = {
-    settings.IDENTIFIERS_TABLE: "bench-identifiers",
-    settings.PREFIXES_TABLE: "bench-prefixes",
-    settings.CREDENTIALS_TABLE: "bench-credentials",
+    **{
+        variable: f"bench-{variable.split('_')[1].lower()}" for variable in settings.TABLES.values()
+    },
     settings.NODE_PREFIX: NODE_PREFIX,
     # A pool is configured, as when deployed; anonymous requests never fetch its keys.
     settings.USER_POOL_ID: f"{REGION}_BENCH",

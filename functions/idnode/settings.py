@@ -44,6 +44,14 @@ USER_POOL_CLIENT_ID = "IDNODE_USER_POOL_CLIENT_ID"
 GRAPHIQL = "IDNODE_GRAPHIQL"
 MAX_BODY_BYTES = "IDNODE_MAX_BODY_BYTES"
 
+# Beyond this, a function reclaimed by Lambda could take minutes of counts with it.
+MAX_METER_FLUSH_SECONDS = 300
+
+
+def table_output(attribute: str) -> str:
+    """The stack output naming a table: `identifiers_table` -> `IdentifiersTableName`."""
+    return attribute.removesuffix("_table").capitalize() + "TableName"
+
 
 class SettingsError(ValueError):
     """The environment does not describe a usable configuration."""
@@ -110,8 +118,10 @@ class Settings:
             flush = float(env.get(METER_FLUSH_SECONDS, "10"))
         except ValueError as exc:
             raise SettingsError(f"{METER_FLUSH_SECONDS} must be a number of seconds") from exc
-        if not 0 <= flush <= 300:
-            raise SettingsError(f"{METER_FLUSH_SECONDS} must be between 0 and 300")
+        if not 0 <= flush <= MAX_METER_FLUSH_SECONDS:
+            raise SettingsError(
+                f"{METER_FLUSH_SECONDS} must be between 0 and {MAX_METER_FLUSH_SECONDS}"
+            )
         return cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             **{attribute: env[name] for attribute, name in TABLES.items()},

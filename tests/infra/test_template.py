@@ -13,7 +13,18 @@ from pynamodb.models import Model
 
 from idnode import settings
 from idnode.cli.localcloud import REQUIRED_OUTPUTS
-from idnode.store.models import CredentialModel, IdentifierModel, PrefixModel
+from idnode.store.models import (
+    ApplicationModel,
+    CounterModel,
+    CredentialModel,
+    EnterpriseModel,
+    IdentifierModel,
+    MemberModel,
+    OperationModel,
+    ParameterModel,
+    PrefixModel,
+    SequenceModel,
+)
 from idnode_infra.auth import ROLES
 
 from .conftest import Synthesised
@@ -21,14 +32,27 @@ from .conftest import Synthesised
 # What the local cloud reads from the stack, plus what operators read after a deploy.
 OUTPUT_KEYS = {*REQUIRED_OUTPUTS, "GraphqlUrl", "HandleApiUrl", "Region"}
 SETTINGS_VARIABLES = {
-    settings.IDENTIFIERS_TABLE,
-    settings.PREFIXES_TABLE,
-    settings.CREDENTIALS_TABLE,
+    *settings.TABLES.values(),
     settings.NODE_PREFIX,
     settings.USER_POOL_ID,
     settings.USER_POOL_CLIENT_ID,
     settings.GRAPHIQL,
     settings.MAX_BODY_BYTES,
+    settings.REQUIRE_MFA,
+    settings.METER_FLUSH_SECONDS,
+}
+# Each model and the Settings attribute naming its table.
+MODELS: dict[type[Model], str] = {
+    IdentifierModel: "identifiers_table",
+    PrefixModel: "prefixes_table",
+    CredentialModel: "credentials_table",
+    EnterpriseModel: "enterprises_table",
+    ApplicationModel: "applications_table",
+    MemberModel: "members_table",
+    OperationModel: "operations_table",
+    CounterModel: "statistics_table",
+    ParameterModel: "parameters_table",
+    SequenceModel: "parameters_table",
 }
 HANDLERS = {
     "graphql": "idnode.handlers.graphql.handler",
@@ -45,14 +69,11 @@ def _of_type(synthesised: Synthesised, resource_type: str) -> dict[str, Any]:
     }
 
 
-def _table_id(synthesised: Synthesised, hash_key: str) -> str:
-    tables = _of_type(synthesised, "AWS::DynamoDB::Table")
-    (found,) = [
-        logical_id
-        for logical_id, table in tables.items()
-        if table["Properties"]["KeySchema"] == [{"AttributeName": hash_key, "KeyType": "HASH"}]
-    ]
-    return found
+def _table_id(synthesised: Synthesised, attribute: str) -> str:
+    """The logical id of the table the Settings attribute (e.g. `prefixes_table`) names,
+    found through the stack output that publishes its name."""
+    output = synthesised.template.to_json()["Outputs"][settings.table_output(attribute)]
+    return str(output["Value"]["Ref"])
 
 
 def _function_id(synthesised: Synthesised, handler: str) -> str:
@@ -99,11 +120,11 @@ def _table_of(resource: Any) -> str:
 # --- data -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hash_key", ["handle", "prefix", "identity"])
+@pytest.mark.parametrize("attribute", settings.TABLES)
 def test_tables_are_on_demand_encrypted_recoverable_and_retained(
-    aws: Synthesised, hash_key: str
+    aws: Synthesised, attribute: str
 ) -> None:
-    table = aws.resources[_table_id(aws, hash_key)]
+    table = aws.resources[_table_id(aws, attribute)]
     props = table["Properties"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -115,7 +136,7 @@ def test_tables_are_on_demand_encrypted_recoverable_and_retained(
 
 
 def test_identifiers_table_has_prefix_index_and_stream(aws: Synthesised) -> None:
-    props = aws.resources[_table_id(aws, "handle")]["Properties"]
+    props = aws.resources[_table_id(aws, "identifiers_table")]["Properties"]
     assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert props["GlobalSecondaryIndexes"] == [
         {
@@ -134,7 +155,7 @@ def test_identifiers_table_has_prefix_index_and_stream(aws: Synthesised) -> None
 
 
 def test_prefixes_table_has_enterprise_index(aws: Synthesised) -> None:
-    props = aws.resources[_table_id(aws, "prefix")]["Properties"]
+    props = aws.resources[_table_id(aws, "prefixes_table")]["Properties"]
     assert "StreamSpecification" not in props
     assert props["GlobalSecondaryIndexes"] == [
         {
@@ -149,7 +170,7 @@ def test_prefixes_table_has_enterprise_index(aws: Synthesised) -> None:
 
 
 def test_credentials_table_has_no_index(aws: Synthesised) -> None:
-    props = aws.resources[_table_id(aws, "identity")]["Properties"]
+    props = aws.resources[_table_id(aws, "credentials_table")]["Properties"]
     assert "GlobalSecondaryIndexes" not in props
     assert props["AttributeDefinitions"] == [{"AttributeName": "identity", "AttributeType": "S"}]
 
@@ -171,9 +192,8 @@ def test_functions_share_runtime_observability_and_settings(aws: Synthesised, ha
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "idnode"
     assert variables.keys() >= SETTINGS_VARIABLES
     assert variables[settings.NODE_PREFIX] == "88.100"
-    assert variables[settings.IDENTIFIERS_TABLE] == {"Ref": _table_id(aws, "handle")}
-    assert variables[settings.PREFIXES_TABLE] == {"Ref": _table_id(aws, "prefix")}
-    assert variables[settings.CREDENTIALS_TABLE] == {"Ref": _table_id(aws, "identity")}
+    for attribute, variable in settings.TABLES.items():
+        assert variables[variable] == {"Ref": _table_id(aws, attribute)}
     assert variables[settings.GRAPHIQL] == "false"
     assert int(variables[settings.MAX_BODY_BYTES]) > 0
 
@@ -198,28 +218,72 @@ def test_function_logs_are_kept_for_a_bounded_time(aws: Synthesised) -> None:
         assert group["Properties"]["RetentionInDays"] > 0
 
 
-def test_graphql_function_reads_and_writes_identifiers_and_reads_prefixes(
+def test_graphql_function_writes_the_business_data_and_only_appends_to_the_log(
     aws: Synthesised,
 ) -> None:
     grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["graphql"]))
-    assert grants.keys() == {_table_id(aws, "handle"), _table_id(aws, "prefix")}
-    assert grants[_table_id(aws, "handle")] >= WRITE_ACTIONS
-    assert "dynamodb:GetItem" in grants[_table_id(aws, "prefix")]
-    assert not WRITE_ACTIONS & grants[_table_id(aws, "prefix")]
+    assert grants.keys() == {_table_id(aws, attribute) for attribute in settings.TABLES}
+    for attribute in settings.TABLES:
+        if attribute != "operations_table":
+            assert grants[_table_id(aws, attribute)] >= WRITE_ACTIONS, attribute
+    log = grants[_table_id(aws, "operations_table")]
+    assert {"dynamodb:PutItem", "dynamodb:Query"} <= log
+    assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & log
 
 
-def test_handles_function_also_reads_credentials_but_never_writes_them(
+def test_handles_function_writes_identifiers_counts_and_appends_to_the_log_only(
     aws: Synthesised,
 ) -> None:
     grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["handles"]))
-    identifiers, prefixes, credentials = (
-        _table_id(aws, key) for key in ("handle", "prefix", "identity")
-    )
-    assert grants.keys() == {identifiers, prefixes, credentials}
-    assert grants[identifiers] >= WRITE_ACTIONS
-    assert not WRITE_ACTIONS & grants[prefixes]
-    assert "dynamodb:GetItem" in grants[credentials]
-    assert not WRITE_ACTIONS & grants[credentials]
+    table = {attribute: _table_id(aws, attribute) for attribute in settings.TABLES}
+    assert grants.keys() == {
+        table[a]
+        for a in (
+            "identifiers_table",
+            "prefixes_table",
+            "credentials_table",
+            "parameters_table",
+            "enterprises_table",
+            "statistics_table",
+            "operations_table",
+        )
+    }
+    assert grants[table["identifiers_table"]] >= WRITE_ACTIONS
+    for attribute in ("prefixes_table", "credentials_table", "parameters_table"):
+        assert "dynamodb:GetItem" in grants[table[attribute]]
+        assert not WRITE_ACTIONS & grants[table[attribute]], attribute
+    assert grants[table["statistics_table"]] == {"dynamodb:UpdateItem"}
+    assert grants[table["operations_table"]] == {"dynamodb:PutItem"}
+
+
+def test_only_the_graphql_function_manages_people(aws: Synthesised) -> None:
+    def cognito_actions(handler: str) -> set[str]:
+        function = aws.resources[_function_id(aws, handler)]
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        found: set[str] = set()
+        for policy in _of_type(aws, "AWS::IAM::Policy").values():
+            if {"Ref": role_id} in policy["Properties"]["Roles"]:
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"]
+                    for action in [actions] if isinstance(actions, str) else actions:
+                        if action.startswith("cognito-idp:"):
+                            assert statement["Resource"] != "*"
+                            found.add(action)
+        return found
+
+    graphql = cognito_actions(HANDLERS["graphql"])
+    assert {"cognito-idp:AdminCreateUser", "cognito-idp:AdminAddUserToGroup"} <= graphql
+    assert "cognito-idp:AdminDeleteUser" not in graphql
+    assert cognito_actions(HANDLERS["handles"]) == set()
+
+
+def test_operation_log_expires_by_ttl_and_is_indexed_for_its_queries(aws: Synthesised) -> None:
+    props = aws.resources[_table_id(aws, "operations_table")]["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert {index["IndexName"] for index in props["GlobalSecondaryIndexes"]} == {
+        "byEnterprise",
+        "byActor",
+    }
 
 
 def test_roles_use_no_managed_policies(aws: Synthesised) -> None:
@@ -310,10 +374,13 @@ def test_browsers_may_call_the_api(aws: Synthesised) -> None:
 # --- people ---------------------------------------------------------------------------------
 
 
-def test_user_pool_is_closed_and_strict(aws: Synthesised) -> None:
+def test_user_pool_is_strict_and_lets_applicants_sign_up_with_a_verified_email(
+    aws: Synthesised,
+) -> None:
     (pool,) = _of_type(aws, "AWS::Cognito::UserPool").values()
     props = pool["Properties"]
-    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert props["AutoVerifiedAttributes"] == ["email"]
     policy = props["Policies"]["PasswordPolicy"]
     assert policy["MinimumLength"] >= 12
     assert all(
@@ -403,6 +470,20 @@ def test_local_graphql_serves_graphiql(local: Synthesised) -> None:
     assert function["Properties"]["Environment"]["Variables"][settings.GRAPHIQL] == "true"
 
 
+@pytest.mark.parametrize(
+    ("variant", "mfa", "flush"), [("aws", "true", "10"), ("local", "false", "0")]
+)
+def test_mfa_is_required_and_metering_buffered_on_aws_only(
+    request: pytest.FixtureRequest, variant: str, mfa: str, flush: str
+) -> None:
+    synthesised: Synthesised = request.getfixturevalue(variant)
+    for handler in HANDLERS.values():
+        function = synthesised.resources[_function_id(synthesised, handler)]
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables[settings.REQUIRE_MFA] == mfa
+        assert variables[settings.METER_FLUSH_SECONDS] == flush
+
+
 # --- contract with the store ----------------------------------------------------------------
 
 
@@ -410,11 +491,10 @@ def _keys(schema: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return sorted((key["KeyType"], key["AttributeName"]) for key in schema)
 
 
-@pytest.mark.parametrize("model", [IdentifierModel, PrefixModel, CredentialModel])
+@pytest.mark.parametrize("model", MODELS)
 def test_tables_match_the_store_models(aws: Synthesised, model: type[Model]) -> None:
     schema = model._get_schema()
-    (hash_key,) = [key["AttributeName"] for key in schema["key_schema"]]
-    props = aws.resources[_table_id(aws, hash_key)]["Properties"]
+    props = aws.resources[_table_id(aws, MODELS[model])]["Properties"]
     assert _keys(props["KeySchema"]) == _keys(schema["key_schema"])
     deployed = {
         index["IndexName"]: (_keys(index["KeySchema"]), index["Projection"])

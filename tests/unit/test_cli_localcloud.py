@@ -17,6 +17,7 @@ import idnode.cli
 from idnode.cli import cdk, emulator, localcloud, main
 from idnode.cli.localcloud import Endpoint, EndpointSource, LocalCloudState
 from idnode.cli.workspace import ToolError, Workspace, host_environment, run_logged
+from idnode.settings import TABLES, table_output
 
 OUTPUTS = {
     "GraphqlUrl": "http://abc123.execute-api.localhost:4566/graphql",
@@ -24,9 +25,10 @@ OUTPUTS = {
     "HttpApiId": "abc123",
     "UserPoolId": "us-east-1_Pool",
     "UserPoolClientId": "client-1",
-    "IdentifiersTableName": "idnode-Identifiers",
-    "PrefixesTableName": "idnode-Prefixes",
-    "CredentialsTableName": "idnode-Credentials",
+    **{
+        table_output(attribute): f"idnode-{attribute.removesuffix('_table').capitalize()}"
+        for attribute in TABLES
+    },
     "NodePrefix": "88.100",
     "Region": "us-east-1",
 }
@@ -111,9 +113,18 @@ def test_endpoints_document_has_what_clients_need() -> None:
     assert document["userPoolId"] == "us-east-1_Pool"
     assert document["userPoolClientId"] == "client-1"
     assert document["tables"] == {
-        "identifiers": "idnode-Identifiers",
-        "prefixes": "idnode-Prefixes",
-        "credentials": "idnode-Credentials",
+        name: f"idnode-{name.capitalize()}"
+        for name in (
+            "identifiers",
+            "prefixes",
+            "credentials",
+            "enterprises",
+            "applications",
+            "members",
+            "operations",
+            "statistics",
+            "parameters",
+        )
     }
     assert document["nodePrefix"] == "88.100"
     assert document["issuer"] == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"

@@ -29,9 +29,7 @@ REQUIRED_OUTPUTS = (
     "HttpApiId",
     "UserPoolId",
     "UserPoolClientId",
-    "IdentifiersTableName",
-    "PrefixesTableName",
-    "CredentialsTableName",
+    *(settings.table_output(attribute) for attribute in settings.TABLES),
     "NodePrefix",
 )
 # The local cloud serves every HTTP API under this path of the gateway: the `{id}.execute-api.
@@ -106,9 +104,8 @@ def endpoints_document(
         "issuer": f"https://cognito-idp.{region}.amazonaws.com/{pool}",
         "jwksUrl": f"{endpoint_url}/{pool}/.well-known/jwks.json",
         "tables": {
-            "identifiers": outputs["IdentifiersTableName"],
-            "prefixes": outputs["PrefixesTableName"],
-            "credentials": outputs["CredentialsTableName"],
+            attribute.removesuffix("_table"): outputs[settings.table_output(attribute)]
+            for attribute in settings.TABLES
         },
         "nodePrefix": outputs["NodePrefix"],
         "demo": dict(demo),
@@ -128,9 +125,10 @@ def product_environment(outputs: Mapping[str, str], endpoint_url: str) -> dict[s
         "AWS_DEFAULT_REGION": region,
         "AWS_PROFILE": None,
         "AWS_SESSION_TOKEN": None,
-        settings.IDENTIFIERS_TABLE: outputs["IdentifiersTableName"],
-        settings.PREFIXES_TABLE: outputs["PrefixesTableName"],
-        settings.CREDENTIALS_TABLE: outputs["CredentialsTableName"],
+        **{
+            variable: outputs[settings.table_output(attribute)]
+            for attribute, variable in settings.TABLES.items()
+        },
         settings.NODE_PREFIX: outputs["NodePrefix"],
         settings.USER_POOL_ID: outputs["UserPoolId"],
         settings.USER_POOL_CLIENT_ID: outputs["UserPoolClientId"],

@@ -16,7 +16,14 @@ from idnode.domain.errors import HandleAlreadyExistsError
 from idnode.domain.prefixes import Prefix
 from idnode.domain.values import parse_values
 from idnode.node import Node, build_node
-from idnode.settings import Settings
+from idnode.settings import (
+    NODE_PREFIX,
+    TABLES,
+    USER_POOL_CLIENT_ID,
+    USER_POOL_ID,
+    Settings,
+    table_output,
+)
 
 DEMO_ENTERPRISE = "demo-enterprise"
 DEMO_SUFFIX = "1000"
@@ -29,16 +36,18 @@ NODE_OPERATOR = "node-operator"
 
 
 def settings_from_outputs(outputs: dict[str, str], endpoint_url: str | None) -> Settings:
-    return Settings(
-        region=outputs.get("Region", "us-east-1"),
-        identifiers_table=outputs["IdentifiersTableName"],
-        prefixes_table=outputs["PrefixesTableName"],
-        credentials_table=outputs["CredentialsTableName"],
-        node_prefix=outputs["NodePrefix"],
-        user_pool_id=outputs["UserPoolId"],
-        user_pool_client_id=outputs["UserPoolClientId"],
-        endpoint_url=endpoint_url,
+    env = {variable: outputs[table_output(attribute)] for attribute, variable in TABLES.items()}
+    env.update(
+        {
+            "AWS_REGION": outputs.get("Region", "us-east-1"),
+            NODE_PREFIX: outputs["NodePrefix"],
+            USER_POOL_ID: outputs["UserPoolId"],
+            USER_POOL_CLIENT_ID: outputs["UserPoolClientId"],
+        }
     )
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return Settings.from_env(env)
 
 
 def seed_demo(outputs: dict[str, str], endpoint_url: str | None = None) -> dict[str, Any]:

@@ -86,3 +86,26 @@ class ConcurrentUpdateError(IdnodeError):
 
     response_code = 2
     http_status = 409
+
+
+class NotFoundError(IdnodeError):
+    """No such enterprise, application, user or other named thing (identifiers have
+    HandleNotFoundError)."""
+
+    response_code = 100
+    http_status = 404
+
+
+class InvalidStateError(IdnodeError):
+    """The thing exists but is not in a state that allows this (e.g. an application that
+    was decided already)."""
+
+    response_code = 2
+    http_status = 409
+
+
+class QuotaExceededError(IdnodeError):
+    """A limit set in the system parameters would be exceeded."""
+
+    response_code = 2
+    http_status = 429

@@ -270,7 +270,9 @@ class RegistryService:
         """Read, change, authorise and store; re-read and re-apply when another writer won."""
         with self._log.recording(principal, "update-identifier", name) as op:
             handle = self._writable(name, principal, op)
-            record = self._retrying(handle, self._changer(handle, principal, change, expected_version))
+            record = self._retrying(
+                handle, self._changer(handle, principal, change, expected_version)
+            )
             op.details["version"] = record.version
             return record
 

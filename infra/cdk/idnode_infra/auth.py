@@ -21,8 +21,10 @@ ROLES: tuple[tuple[str, int, str], ...] = (
 
 
 class Auth(Construct):
-    """A user pool with administrator-created accounts only and an app client that frontends
-    and the command line use to obtain ID tokens, which the GraphQL function verifies."""
+    """A user pool and an app client that frontends and the command line use to obtain ID
+    tokens, which the GraphQL function verifies. Anyone may sign up with a verified email,
+    but a new account has no role: it may only apply to onboard an enterprise (SN-2). Roles
+    come from administrators and from approval."""
 
     def __init__(
         self,
@@ -37,13 +39,13 @@ class Auth(Construct):
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
-            # Accounts are created by platform or enterprise administrators after onboarding
-            # review (SN-2), never by visitors.
-            self_sign_up_enabled=False,
+            # Applicants sign up themselves; every role is granted by someone else.
+            self_sign_up_enabled=True,
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
             sign_in_aliases=cognito.SignInAliases(username=True, email=True),
             sign_in_case_sensitive=False,
             standard_attributes=cognito.StandardAttributes(
-                email=cognito.StandardAttribute(required=False, mutable=True),
+                email=cognito.StandardAttribute(required=True, mutable=True),
                 fullname=cognito.StandardAttribute(required=False, mutable=True),
             ),
             custom_attributes={

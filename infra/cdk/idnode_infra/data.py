@@ -1,4 +1,6 @@
-"""The node's DynamoDB tables: identifiers, prefixes and credentials."""
+"""The node's DynamoDB tables: the registry (identifiers, prefixes, credentials) and the
+secondary node's business data (enterprises, applications, members, operation log,
+statistics, parameters)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ from constructs import Construct
 # Index names are part of the contract with the store's pynamodb models.
 BY_PREFIX_INDEX = "byPrefix"
 BY_ENTERPRISE_INDEX = "byEnterprise"
+BY_STATUS_INDEX = "byStatus"
+BY_APPLICANT_INDEX = "byApplicant"
+BY_ACTOR_INDEX = "byActor"
 
 _STRING = dynamodb.AttributeType.STRING
 
 
 class Data(Construct):
-    """Three on-demand tables, encrypted with the AWS-managed key and recoverable to any second
+    """On-demand tables, encrypted with the AWS-managed key and recoverable to any second
     of the last 35 days (SN-12, SN-14)."""
 
     def __init__(
@@ -53,17 +58,76 @@ class Data(Construct):
         # Secrets of Handle clients authenticating to the REST API, keyed `index:handle`.
         self.credentials = self._table("Credentials", "identity")
 
+        # Approved enterprises keyed by their unified social credit code; the directory lists
+        # them by status and name.
+        self.enterprises = self._table("Enterprises", "id")
+        self._index(self.enterprises, BY_STATUS_INDEX, "status", "name_key")
+
+        # Applications and the decisions on them: the auditors' queue (by status), each
+        # applicant's own, and each enterprise's history.
+        self.applications = self._table("Applications", "id")
+        for index, partition in (
+            (BY_STATUS_INDEX, "status"),
+            (BY_APPLICANT_INDEX, "applicant"),
+            (BY_ENTERPRISE_INDEX, "enterprise"),
+        ):
+            self._index(self.applications, index, partition, "submitted_key")
+
+        # People of each enterprise (Cognito cannot list users by a custom attribute).
+        self.members = self._table("Members", "enterprise", sort_key="username")
+
+        # The append-only operation log, by month; entries expire after the retention period.
+        self.operations = self._table(
+            "Operations", "month", sort_key="at_key", time_to_live_attribute="expires"
+        )
+        self._index(self.operations, BY_ENTERPRISE_INDEX, "enterprise", "at_key")
+        self._index(self.operations, BY_ACTOR_INDEX, "actor", "at_key")
+
+        # Daily counters per scope (node, enterprise, industry, prefix).
+        self.statistics = self._table("Statistics", "scope", sort_key="day")
+
+        # System parameters and sequences (the next enterprise prefix number).
+        self.parameters = self._table("Parameters", "id")
+
+    @property
+    def tables(self) -> dict[str, dynamodb.Table]:
+        """Every table by the Settings attribute that names it."""
+        return {
+            "identifiers_table": self.identifiers,
+            "prefixes_table": self.prefixes,
+            "credentials_table": self.credentials,
+            "enterprises_table": self.enterprises,
+            "applications_table": self.applications,
+            "members_table": self.members,
+            "operations_table": self.operations,
+            "statistics_table": self.statistics,
+            "parameters_table": self.parameters,
+        }
+
+    @staticmethod
+    def _index(table: dynamodb.Table, name: str, partition_key: str, sort_key: str) -> None:
+        table.add_global_secondary_index(
+            index_name=name,
+            partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=_STRING),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
     def _table(
         self,
         construct_id: str,
         partition_key: str,
         *,
+        sort_key: str | None = None,
         stream: dynamodb.StreamViewType | None = None,
+        time_to_live_attribute: str | None = None,
     ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=_STRING) if sort_key else None,
+            time_to_live_attribute=time_to_live_attribute,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

@@ -20,6 +20,19 @@ GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
 HANDLES_HANDLER = "idnode.handlers.handles.handler"
 # HTTP API accepts up to 10 MB; the product caps request bodies well below that.
 MAX_BODY_BYTES = 256 * 1024
+# What the GraphQL function does with people's accounts (platform and enterprise admins
+# manage users; approval binds the applicant; MFA enrolment is checked for staff roles).
+PEOPLE_ACTIONS = (
+    "cognito-idp:AdminAddUserToGroup",
+    "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminDisableUser",
+    "cognito-idp:AdminEnableUser",
+    "cognito-idp:AdminGetUser",
+    "cognito-idp:AdminListGroupsForUser",
+    "cognito-idp:AdminRemoveUserFromGroup",
+    "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:ListUsers",
+)
 # The plugin name cdk-nag reports its AwsSolutions findings under.
 _NAG_PACK = "AwsSolutions"
 
@@ -52,14 +65,18 @@ class IdnodeStack(Stack):
             removal_policy=deployment.removal_policy,
             # Every function reads the same settings model, which requires all table names.
             environment={
-                settings.IDENTIFIERS_TABLE: data.identifiers.table_name,
-                settings.PREFIXES_TABLE: data.prefixes.table_name,
-                settings.CREDENTIALS_TABLE: data.credentials.table_name,
+                **{
+                    settings.TABLES[attribute]: table.table_name
+                    for attribute, table in data.tables.items()
+                },
                 settings.NODE_PREFIX: deployment.node_prefix,
                 settings.USER_POOL_ID: auth.user_pool.user_pool_id,
                 settings.USER_POOL_CLIENT_ID: auth.client.user_pool_client_id,
                 settings.GRAPHIQL: "true" if deployment.graphiql else "false",
                 settings.MAX_BODY_BYTES: str(MAX_BODY_BYTES),
+                settings.REQUIRE_MFA: "false" if deployment.local else "true",
+                # Local functions may run each invocation in a fresh worker: count at once.
+                settings.METER_FLUSH_SECONDS: "0" if deployment.local else "10",
             },
         )
         graphql_function = functions.add(
@@ -73,11 +90,7 @@ class IdnodeStack(Stack):
             description="Handle REST API: resolution and identifier management",
         )
 
-        data.identifiers.grant_read_write_data(graphql_function)
-        data.prefixes.grant_read_data(graphql_function)
-        data.identifiers.grant_read_write_data(handles_function)
-        data.prefixes.grant_read_data(handles_function)
-        data.credentials.grant_read_data(handles_function)
+        self._grant(data, auth, graphql_function, handles_function)
 
         api = Api(
             self,
@@ -93,9 +106,10 @@ class IdnodeStack(Stack):
             "HttpApiId": api.http_api.api_id,
             "UserPoolId": auth.user_pool.user_pool_id,
             "UserPoolClientId": auth.client.user_pool_client_id,
-            "IdentifiersTableName": data.identifiers.table_name,
-            "PrefixesTableName": data.prefixes.table_name,
-            "CredentialsTableName": data.credentials.table_name,
+            **{
+                settings.table_output(attribute): table.table_name
+                for attribute, table in data.tables.items()
+            },
             "NodePrefix": deployment.node_prefix,
             "Region": self.region,
         }
@@ -110,6 +124,38 @@ class IdnodeStack(Stack):
         stage = Stage.of(self)
         assert stage is not None
         Validations.of(stage).add_plugins(AwsSolutionsChecks(stage, verbose=True))
+
+    @staticmethod
+    def _grant(
+        data: Data,
+        auth: Auth,
+        graphql_function: lambda_.Function,
+        handles_function: lambda_.Function,
+    ) -> None:
+        """Least privilege per function. The operation log is append-only for everyone: no
+        function may update or delete its entries (they expire by TTL)."""
+        for table in (
+            data.identifiers,
+            data.prefixes,
+            data.credentials,
+            data.enterprises,
+            data.applications,
+            data.members,
+            data.statistics,
+            data.parameters,
+        ):
+            table.grant_read_write_data(graphql_function)
+        data.operations.grant_read_data(graphql_function)
+        auth.user_pool.grant(graphql_function, *PEOPLE_ACTIONS)
+
+        # The Handle API resolves, registers and authenticates Handle clients; it logs its
+        # writes, counts its work and reads the parameters and directory that shape both.
+        data.identifiers.grant_read_write_data(handles_function)
+        for table in (data.prefixes, data.credentials, data.parameters, data.enterprises):
+            table.grant_read_data(handles_function)
+        data.statistics.grant(handles_function, "dynamodb:UpdateItem")
+        for function in (graphql_function, handles_function):
+            data.operations.grant(function, "dynamodb:PutItem")
 
     def _acknowledge_findings(
         self,
@@ -135,7 +181,13 @@ class IdnodeStack(Stack):
                 "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level "
                 "permissions; active tracing needs them on '*'.",
             )
-            for table in (data.identifiers, data.prefixes):
+            for table in (
+                data.identifiers,
+                data.prefixes,
+                data.enterprises,
+                data.applications,
+                data.operations,
+            ):
                 _acknowledge(
                     policy,
                     f"AwsSolutions-IAM5[Resource::<{self._logical_id(table)}.Arn>/index/*]",
@@ -154,8 +206,9 @@ class IdnodeStack(Stack):
         _acknowledge(
             auth.user_pool,
             "AwsSolutions-COG2",
-            "MFA is optional (TOTP) until the frontends ship enrolment; IOT-10 requires it "
-            "for people later.",
+            "MFA is optional pool-wide (TOTP) because it is required per role: the API withholds "
+            "the platform-admin and auditor roles from anyone without TOTP enrolled "
+            "(IDNODE_REQUIRE_MFA), and enterprise people may enrol.",
         )
         _acknowledge(
             auth.user_pool,

@@ -59,6 +59,16 @@ class ConflictError(Error):
     handle: str | None = None
 
 
+@strawberry.type(description="The thing is not in a state that allows this operation.")
+class InvalidStateError(Error):
+    pass
+
+
+@strawberry.type(description="A limit set in the system parameters would be exceeded.")
+class QuotaExceededError(Error):
+    pass
+
+
 _MAP: list[tuple[type[domain.IdnodeError], Callable[[domain.IdnodeError], Error]]] = [
     (domain.AuthenticationRequiredError, lambda e: AuthenticationError(message=e.message)),
     (domain.NotAuthorisedError, lambda e: NotAuthorisedError(message=e.message, handle=e.handle)),
@@ -73,6 +83,9 @@ _MAP: list[tuple[type[domain.IdnodeError], Callable[[domain.IdnodeError], Error]
         lambda e: PrefixNotServedError(message=e.message, handle=e.handle),
     ),
     (domain.ConcurrentUpdateError, lambda e: ConflictError(message=e.message, handle=e.handle)),
+    (domain.NotFoundError, lambda e: NotFoundError(message=e.message, handle=e.handle)),
+    (domain.InvalidStateError, lambda e: InvalidStateError(message=e.message)),
+    (domain.QuotaExceededError, lambda e: QuotaExceededError(message=e.message)),
     (domain.InvalidHandleError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),
     (domain.InvalidValueError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),
 ]
