@@ -112,6 +112,10 @@ class Viewer:
     authenticated: bool
     username: str | None
     roles: list[str]
+    withheld_roles: list[str] = strawberry.field(
+        description="Roles the person holds but may not use until they enrol a second factor "
+        "(TOTP): platform admins and auditors must."
+    )
     enterprise: str | None
     prefixes: list[str]
 
