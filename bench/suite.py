@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import imports
 from bench.environment import measured_environment
+from bench.meter_cost import measure_metering, metering_entries
 from bench.report import (
     Entry,
     ImportTiming,
@@ -227,6 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         entries = [*request_entries(measure_resolution(env, args.rounds, args.batch)), *entries]
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         failures.append(f"per-request costs: {error} (its error output is above)")
+
+    _progress("metering: resolution with and without the production meter")
+    try:
+        entries += metering_entries(measure_metering(env, args.rounds, args.batch, REPOSITORY))
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        failures.append(f"metering: {error} (its error output is above)")
 
     write_results(args.output, entries)
     if profiles:

@@ -17,8 +17,8 @@ from idnode.adapters.tokens import Claims, InvalidTokenError
 from idnode.domain.credentials import AdminCredential
 from idnode.domain.errors import HandleAlreadyExistsError
 from idnode.domain.handles import Handle, fold_case
-from idnode.domain.prefixes import Prefix, PrefixStatus
 from idnode.domain.operations import OperationEntry
+from idnode.domain.prefixes import Prefix, PrefixStatus
 from idnode.domain.records import Record
 from idnode.store.pages import Page, decode_cursor, encode_cursor
 

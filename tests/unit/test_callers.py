@@ -14,13 +14,16 @@ from idnode.domain.errors import AuthenticationRequiredError
 from idnode.domain.prefixes import Prefix, PrefixStatus
 from idnode.services import callers
 from idnode.services.callers import CallerAuthenticator
+from idnode.services.operations import OperationLog
 from tests.unit.fakes import (
     FakeTokens,
     InMemoryCredentials,
+    InMemoryOperations,
     InMemoryPrefixes,
     ManualClock,
     claims,
 )
+from tests.unit.fakes_people import InMemoryUserPool, person
 
 PREFIX = "88.100.1234"
 IDENTITY = f"300:{PREFIX}/ADMIN"
@@ -344,3 +347,213 @@ def test_a_refused_token_is_refused_with_the_reason(
 def test_a_node_without_a_user_pool_refuses_bearer_tokens(make: Authenticator) -> None:
     with pytest.raises(AuthenticationRequiredError, match="accepts no bearer tokens"):
         make(with_tokens=False).authenticate("Bearer admin_token")
+
+
+# Second factor: platform admins and auditors need TOTP enrolled to act in those roles
+
+STAFF_TOKENS = {
+    "pat_token": claims("pat", ["platform-admin", "enterprise-admin"], "ent-1234"),
+    "aud_token": claims("aud", ["auditor"]),
+    "new_token": claims("new", ["platform-admin"]),
+    "ann_token": claims("ann", ["enterprise-admin"], "ent-1234"),
+}
+
+
+@pytest.fixture
+def staff_pool() -> InMemoryUserPool:
+    return InMemoryUserPool(
+        person("pat", [Role.PLATFORM_ADMIN, Role.ENTERPRISE_ADMIN], "ent-1234", mfa=True),
+        person("aud", [Role.AUDITOR], mfa=True),
+        person("new", [Role.PLATFORM_ADMIN], mfa=False),
+        person("ann", [Role.ENTERPRISE_ADMIN], "ent-1234", mfa=False),
+    )
+
+
+@pytest.fixture
+def guarded(
+    credentials: InMemoryCredentials,
+    prefixes: InMemoryPrefixes,
+    clock: ManualClock,
+    staff_pool: InMemoryUserPool,
+) -> Callable[..., CallerAuthenticator]:
+    def build(*, require_mfa: bool = True, with_pool: bool = True) -> CallerAuthenticator:
+        return CallerAuthenticator(
+            credentials,
+            prefixes,
+            FakeTokens(**STAFF_TOKENS),
+            clock=clock,
+            second_factors=staff_pool if with_pool else None,
+            require_mfa=require_mfa,
+        )
+
+    return build
+
+
+def test_enrolled_staff_keep_their_roles(guarded: Callable[..., CallerAuthenticator]) -> None:
+    authenticator = guarded()
+    pat = authenticator.authenticate("Bearer pat_token")
+    assert pat.roles == {Role.PLATFORM_ADMIN, Role.ENTERPRISE_ADMIN}
+    assert pat.withheld == frozenset()
+    assert authenticator.authenticate("Bearer aud_token").roles == {Role.AUDITOR}
+
+
+def test_staff_without_a_second_factor_act_without_their_staff_roles(
+    guarded: Callable[..., CallerAuthenticator], staff_pool: InMemoryUserPool
+) -> None:
+    staff_pool.add(person("pat", [Role.PLATFORM_ADMIN], "ent-1234", mfa=False))
+    authenticator = guarded()
+    pat = authenticator.authenticate("Bearer pat_token")
+    assert pat.roles == {Role.ENTERPRISE_ADMIN}  # the other role stays
+    assert pat.withheld == {Role.PLATFORM_ADMIN}
+    new = authenticator.authenticate("Bearer new_token")
+    assert (new.roles, new.withheld) == (frozenset(), {Role.PLATFORM_ADMIN})
+
+
+def test_enterprise_roles_need_no_second_factor_and_cost_no_lookup(
+    guarded: Callable[..., CallerAuthenticator], staff_pool: InMemoryUserPool
+) -> None:
+    ann = guarded().authenticate("Bearer ann_token")
+    assert (ann.roles, ann.withheld) == ({Role.ENTERPRISE_ADMIN}, frozenset())
+    assert staff_pool.calls["mfa_enrolled"] == 0
+
+
+def test_without_the_requirement_nothing_is_withheld_or_asked(
+    guarded: Callable[..., CallerAuthenticator], staff_pool: InMemoryUserPool
+) -> None:
+    new = guarded(require_mfa=False).authenticate("Bearer new_token")
+    assert (new.roles, new.withheld) == ({Role.PLATFORM_ADMIN}, frozenset())
+    assert staff_pool.calls["mfa_enrolled"] == 0
+
+
+def test_enrolment_is_remembered_per_person_for_a_few_minutes(
+    guarded: Callable[..., CallerAuthenticator], staff_pool: InMemoryUserPool, clock: ManualClock
+) -> None:
+    authenticator = guarded()
+    for _ in range(3):
+        assert authenticator.authenticate("Bearer new_token").withheld == {Role.PLATFORM_ADMIN}
+        authenticator.authenticate("Bearer aud_token")
+    assert staff_pool.calls["mfa_enrolled"] == 2  # one per person
+    staff_pool.add(person("new", [Role.PLATFORM_ADMIN], mfa=True))  # enrols
+    clock.advance(179)
+    assert authenticator.authenticate("Bearer new_token").withheld == {Role.PLATFORM_ADMIN}
+    clock.advance(2)
+    assert authenticator.authenticate("Bearer new_token").roles == {Role.PLATFORM_ADMIN}
+    assert staff_pool.calls["mfa_enrolled"] == 3
+
+
+def test_when_the_pool_cannot_be_asked_the_roles_are_withheld_and_asked_again(
+    guarded: Callable[..., CallerAuthenticator], staff_pool: InMemoryUserPool
+) -> None:
+    authenticator = guarded()
+    staff_pool.fail_mfa_with = RuntimeError("throttled")
+    assert authenticator.authenticate("Bearer pat_token").withheld == {Role.PLATFORM_ADMIN}
+    staff_pool.fail_mfa_with = None
+    assert authenticator.authenticate("Bearer pat_token").withheld == frozenset()
+
+
+def test_required_but_unknowable_enrolment_withholds(
+    guarded: Callable[..., CallerAuthenticator],
+) -> None:
+    aud = guarded(with_pool=False).authenticate("Bearer aud_token")
+    assert (aud.roles, aud.withheld) == (frozenset(), {Role.AUDITOR})
+
+
+# The operation log: refusals and verifications
+
+
+@pytest.fixture
+def entries() -> InMemoryOperations:
+    return InMemoryOperations()
+
+
+@pytest.fixture
+def logged(
+    credentials: InMemoryCredentials,
+    prefixes: InMemoryPrefixes,
+    tokens: FakeTokens,
+    clock: ManualClock,
+    entries: InMemoryOperations,
+) -> CallerAuthenticator:
+    return CallerAuthenticator(
+        credentials,
+        prefixes,
+        tokens,
+        clock=clock,
+        log=OperationLog(entries, fallback=lambda entry, error: None),
+    )
+
+
+SOURCE = "203.0.113.7"
+
+
+def test_a_refused_secret_is_recorded_with_the_identity_and_source_but_not_the_secret(
+    logged: CallerAuthenticator, entries: InMemoryOperations
+) -> None:
+    for _ in range(2):  # the second refusal comes from the cache, and is recorded too
+        with pytest.raises(AuthenticationRequiredError):
+            logged.authenticate(basic(encoded(IDENTITY), "wrong-secret-value"), SOURCE)
+    assert len(entries.entries) == 2
+    for entry in entries.entries:
+        assert (entry.actor, entry.action, entry.target, entry.result) == (
+            "anonymous",
+            "authentication-refused",
+            IDENTITY,
+            "authentication-required",
+        )
+        assert (entry.source, entry.enterprise, entry.message) == (
+            SOURCE,
+            "ent-1234",
+            BAD_CREDENTIALS,
+        )
+    assert "wrong-secret-value" not in repr(entries.entries)
+
+
+@pytest.mark.parametrize(
+    ("header", "target"),
+    [
+        (basic(encoded(f"300:{PREFIX}/NOBODY")), f"300:{PREFIX}/NOBODY"),
+        (basic(encoded(DISABLED_IDENTITY)), DISABLED_IDENTITY),
+        ("Basic not-base64!", "basic credentials"),
+        (basic("admin"), "basic credentials"),
+        ("Bearer forged-token-text", "bearer token"),
+        ("Digest abc", "authorization header"),
+    ],
+)
+def test_every_refusal_is_recorded_without_the_credentials(
+    logged: CallerAuthenticator, entries: InMemoryOperations, header: str, target: str
+) -> None:
+    with pytest.raises(AuthenticationRequiredError) as refused:
+        logged.authenticate(header, SOURCE)
+    [entry] = entries.entries
+    assert (entry.action, entry.target, entry.source) == ("authentication-refused", target, SOURCE)
+    assert entry.message == refused.value.message
+    assert SECRET not in repr(entry)
+    assert "forged-token-text" not in repr(entry)
+
+
+def test_a_verified_secret_is_recorded_once_per_cache_period(
+    logged: CallerAuthenticator, entries: InMemoryOperations, clock: ManualClock
+) -> None:
+    for _ in range(3):
+        logged.authenticate(basic(encoded(IDENTITY)), SOURCE)
+    [entry] = entries.entries
+    assert (entry.actor, entry.actor_kind, entry.action, entry.target, entry.result) == (
+        IDENTITY,
+        "admin-identity",
+        "admin-identity-verified",
+        IDENTITY,
+        "ok",
+    )
+    assert (entry.enterprise, entry.source) == ("ent-1234", SOURCE)
+    assert SECRET not in repr(entry)
+    clock.advance(301)
+    logged.authenticate(basic(encoded(IDENTITY)), SOURCE)
+    assert len(entries.entries) == 2
+
+
+def test_anonymous_and_accepted_tokens_record_nothing(
+    logged: CallerAuthenticator, entries: InMemoryOperations
+) -> None:
+    logged.authenticate(None, SOURCE)
+    logged.authenticate("Bearer admin_token", SOURCE)
+    assert entries.entries == []

@@ -23,9 +23,9 @@ from idnode.domain.handles import Handle
 from idnode.domain.prefixes import Prefix, PrefixStatus
 from idnode.domain.records import Record, new_record
 from idnode.domain.values import DataFormat, Permissions, Value, ValueData
+from idnode.services.operations import OperationLog
 from idnode.services.registry import MAX_PAGE_SIZE, RegistryService
 from idnode.store.pages import decode_cursor, encode_cursor
-from idnode.services.operations import OperationLog
 from tests.unit.fakes import (
     InMemoryIdentifiers,
     InMemoryOperations,

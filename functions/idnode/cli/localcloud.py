@@ -419,9 +419,10 @@ def describe(endpoints: Mapping[str, Any], state: LocalCloudState | None) -> str
         f"  Region           {endpoints.get('region')}",
         f"  User pool        {endpoints.get('userPoolId')}"
         f" (app client {endpoints.get('userPoolClientId')})",
-        f"  Tables           identifiers={tables.get('identifiers')}",
-        f"                   prefixes={tables.get('prefixes')}",
-        f"                   credentials={tables.get('credentials')}",
+        *(
+            f"  {'Tables' if i == 0 else '':<17}{name}={table}"
+            for i, (name, table) in enumerate(tables.items())
+        ),
         f"  Node prefix      {endpoints.get('nodePrefix')}",
     ]
     demo = endpoints.get("demo") or {}

@@ -33,6 +33,21 @@ DEMO_USER = "demo"
 DEMO_PASSWORD = "Demo-Passw0rd!"  # local cloud only # noqa: S105
 ENTERPRISE_ADMIN_GROUP = "enterprise-admin"
 NODE_OPERATOR = "node-operator"
+# Staff and an applicant, so that the onboarding flow can be tried by hand (local only).
+STAFF = (
+    ("admin", "Admin-Passw0rd!", "platform-admin"),
+    ("auditor", "Auditor-Passw0rd!", "auditor"),
+)
+APPLICANT = ("applicant", "Applicant-Passw0rd!")
+APPLICATION = {
+    "legalName": "Demo Pump Works Co., Ltd.",
+    "uscc": "91330106MA2DEMQ00D",  # synthetic, with a valid check character
+    "industry": "C3441",
+    "contact": {"name": "Li Ming", "email": "li.ming@pumps.example", "phone": "+86 571 8888 0000"},
+    "addresses": ["47.100.20.30", "240e:3a1:1::30"],
+    "domains": ["pumps.example.com"],
+    "hosting": "hosted",
+}
 
 
 def settings_from_outputs(outputs: dict[str, str], endpoint_url: str | None) -> Settings:
@@ -63,7 +78,12 @@ def seed_demo(outputs: dict[str, str], endpoint_url: str | None = None) -> dict[
     node.prefixes.put(Prefix(enterprise_prefix, DEMO_ENTERPRISE))
     _ensure_credential(node, identity, enterprise_prefix)
     _ensure_admin_handle(node, admin_handle)
-    _ensure_person(settings, endpoint_url)
+    cognito = boto3.client("cognito-idp", region_name=settings.region, endpoint_url=endpoint_url)
+    _ensure_person(cognito, settings, DEMO_USER, DEMO_PASSWORD, ENTERPRISE_ADMIN_GROUP)
+    for username, password, group in STAFF:
+        _ensure_person(cognito, settings, username, password, group)
+    _ensure_person(cognito, settings, APPLICANT[0], APPLICANT[1], None)
+    application = _ensure_application(node)
     return {
         "enterprise": DEMO_ENTERPRISE,
         "enterprisePrefix": enterprise_prefix,
@@ -73,7 +93,22 @@ def seed_demo(outputs: dict[str, str], endpoint_url: str | None = None) -> dict[
         "adminSecret": ADMIN_SECRET,
         "username": DEMO_USER,
         "password": DEMO_PASSWORD,
+        "platformAdmin": {"username": STAFF[0][0], "password": STAFF[0][1]},
+        "auditor": {"username": STAFF[1][0], "password": STAFF[1][1]},
+        "applicant": {"username": APPLICANT[0], "password": APPLICANT[1]},
+        "pendingApplication": application,
     }
+
+
+def _ensure_application(node: Node) -> str:
+    """The applicant's application: the pending one if there is one, else a new one."""
+    applicant = user(APPLICANT[0], [], None, [])
+    for existing in node.onboarding.list(applicant, None, 20, None).items:
+        if existing.enterprise == APPLICATION["uscc"] and existing.pending:
+            return existing.id
+    if node.enterprises.get(str(APPLICATION["uscc"])) is not None:
+        return ""  # approved already, by hand
+    return node.onboarding.apply(applicant, APPLICATION).id
 
 
 def _ensure_credential(node: Node, identity: str, prefix: str) -> None:
@@ -108,25 +143,24 @@ def _ensure_admin_handle(node: Node, admin_handle: str) -> None:
         node.registry.create(admin_handle, values, seeder)
 
 
-def _ensure_person(settings: Settings, endpoint_url: str | None) -> None:
-    cognito = boto3.client("cognito-idp", region_name=settings.region, endpoint_url=endpoint_url)
+def _ensure_person(
+    cognito: Any, settings: Settings, username: str, password: str, group: str | None
+) -> None:
     pool = settings.user_pool_id
     try:
-        cognito.admin_get_user(UserPoolId=pool, Username=DEMO_USER)
+        cognito.admin_get_user(UserPoolId=pool, Username=username)
     except cognito.exceptions.UserNotFoundException:
+        attributes = [
+            {"Name": "email", "Value": f"{username}@example.com"},
+            {"Name": "email_verified", "Value": "true"},
+        ]
+        if group == ENTERPRISE_ADMIN_GROUP:
+            attributes.append({"Name": "custom:enterprise", "Value": DEMO_ENTERPRISE})
         cognito.admin_create_user(
-            UserPoolId=pool,
-            Username=DEMO_USER,
-            UserAttributes=[
-                {"Name": "custom:enterprise", "Value": DEMO_ENTERPRISE},
-                {"Name": "email", "Value": "demo@example.com"},
-                {"Name": "email_verified", "Value": "true"},
-            ],
-            MessageAction="SUPPRESS",
+            UserPoolId=pool, Username=username, UserAttributes=attributes, MessageAction="SUPPRESS"
         )
     cognito.admin_set_user_password(
-        UserPoolId=pool, Username=DEMO_USER, Password=DEMO_PASSWORD, Permanent=True
+        UserPoolId=pool, Username=username, Password=password, Permanent=True
     )
-    cognito.admin_add_user_to_group(
-        UserPoolId=pool, Username=DEMO_USER, GroupName=ENTERPRISE_ADMIN_GROUP
-    )
+    if group is not None:
+        cognito.admin_add_user_to_group(UserPoolId=pool, Username=username, GroupName=group)

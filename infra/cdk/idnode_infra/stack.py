@@ -25,14 +25,18 @@ MAX_BODY_BYTES = 256 * 1024
 PEOPLE_ACTIONS = (
     "cognito-idp:AdminAddUserToGroup",
     "cognito-idp:AdminCreateUser",
+    "cognito-idp:AdminDeleteUserAttributes",
     "cognito-idp:AdminDisableUser",
     "cognito-idp:AdminEnableUser",
     "cognito-idp:AdminGetUser",
     "cognito-idp:AdminListGroupsForUser",
     "cognito-idp:AdminRemoveUserFromGroup",
     "cognito-idp:AdminUpdateUserAttributes",
+    "cognito-idp:AdminUserGlobalSignOut",
     "cognito-idp:ListUsers",
 )
+# Checking that a person acting as platform admin or auditor has TOTP enrolled.
+MFA_CHECK_ACTIONS = ("cognito-idp:AdminGetUser",)
 # The plugin name cdk-nag reports its AwsSolutions findings under.
 _NAG_PACK = "AwsSolutions"
 
@@ -154,6 +158,7 @@ class IdnodeStack(Stack):
         for table in (data.prefixes, data.credentials, data.parameters, data.enterprises):
             table.grant_read_data(handles_function)
         data.statistics.grant(handles_function, "dynamodb:UpdateItem")
+        auth.user_pool.grant(handles_function, *MFA_CHECK_ACTIONS)
         for function in (graphql_function, handles_function):
             data.operations.grant(function, "dynamodb:PutItem")
 

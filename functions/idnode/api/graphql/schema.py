@@ -20,14 +20,33 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from idnode.api.graphql.figures import FiguresQuery
+from idnode.api.graphql.onboarding import OnboardingMutation, OnboardingQuery
+from idnode.api.graphql.oplog import OperationLogQuery
+from idnode.api.graphql.parameters import ParametersMutation, ParametersQuery
+from idnode.api.graphql.people import PeopleMutation, PeopleQuery
 from idnode.api.graphql.registry import RegistryMutation, RegistryQuery
+from idnode.api.graphql.search import SearchQuery
 
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
 
-Query = merge_types("Query", (RegistryQuery,))
-Mutation = merge_types("Mutation", (RegistryMutation,))
+Query = merge_types(
+    "Query",
+    (
+        RegistryQuery,
+        SearchQuery,
+        OnboardingQuery,
+        PeopleQuery,
+        OperationLogQuery,
+        FiguresQuery,
+        ParametersQuery,
+    ),
+)
+Mutation = merge_types(
+    "Mutation", (RegistryMutation, OnboardingMutation, PeopleMutation, ParametersMutation)
+)
 
 
 def _extensions(introspection: bool) -> list[Any]:
