@@ -1,196 +1,218 @@
 """The composition root: the node's services wired to their stores, built once per process."""
+# ruff: noqa: PLC0415 - the business services' imports are deferred to their first use
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from idnode.adapters.people import UserPool
 from idnode.domain.operations import OperationEntry
 from idnode.observability import logger, metrics
-from idnode.services.billing import BillingService
 from idnode.services.caching import TtlCache
 from idnode.services.callers import CallerAuthenticator, Tokens
 from idnode.services.metering import BufferedMeter
-from idnode.services.onboarding import OnboardingService
 from idnode.services.operations import OperationLog
 from idnode.services.parameters import ParameterService
-from idnode.services.people import PeopleService
 from idnode.services.registry import RegistryService
-from idnode.services.search import SearchService
-from idnode.services.statistics import StatisticsService
 from idnode.settings import Settings, get_settings
-from idnode.store.allocation import PrefixAllocator
-from idnode.store.applications import ApplicationRepository
 from idnode.store.credentials import CredentialRepository
-from idnode.store.enterprises import EnterpriseRepository
 from idnode.store.identifiers import IdentifierRepository, StaleRecordError
-from idnode.store.members import MemberRepository
-from idnode.store.models import Tables, bind_tables
+from idnode.store.models import bind_tables
 from idnode.store.operations import OperationRepository
 from idnode.store.parameters import ParameterRepository
 from idnode.store.prefixes import PrefixRepository
-from idnode.store.search import EnterpriseDirectory, IdentifierSearch
 from idnode.store.statistics import CounterRepository
+
+if TYPE_CHECKING:
+    from idnode.services.billing import BillingService
+    from idnode.services.onboarding import OnboardingService
+    from idnode.services.people import PeopleService
+    from idnode.services.search import SearchService
+    from idnode.services.statistics import StatisticsService
+    from idnode.store.enterprises import EnterpriseRepository
 
 # How long a warm function trusts what it read about a prefix (status, owner).
 PREFIX_CACHE_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
 class Node:
-    settings: Settings
-    tables: Tables
-    registry: RegistryService
-    callers: CallerAuthenticator
-    prefixes: PrefixRepository
-    credentials: CredentialRepository
-    enterprises: EnterpriseRepository
-    log: OperationLog
-    meter: BufferedMeter
-    parameters: ParameterService
-    onboarding: OnboardingService
-    people: PeopleService
-    statistics: StatisticsService
-    billing: BillingService
-    search: SearchService
+    """The node's parts. The registry's (what the Handle API needs on every request) are
+    built at once; the secondary node's business services on first use, so that the Handle
+    API's cold start does not import them (measured by `make bench`)."""
+
+    def __init__(self, settings: Settings, tokens: Tokens | None = None) -> None:
+        self.settings = settings
+        self.tables = tables = bind_tables(settings)
+        self.prefixes = PrefixRepository(tables.prefixes)
+        self.credentials = CredentialRepository(tables.credentials)
+        self.counters = CounterRepository(tables.statistics)
+        self.identifiers = IdentifierRepository(tables.identifiers)
+        if tokens is None and settings.user_pool_id and settings.user_pool_client_id:
+            # Imported here: PyJWT and cryptography cost import time that a process without a
+            # user pool (or a benchmark of the Handle read path) should not pay.
+            from idnode.adapters.tokens import TokenVerifier
+
+            tokens = TokenVerifier.for_settings(settings)
+
+        # The log and the parameters need each other: entries expire after a retention period
+        # that is a parameter, and changing parameters is logged.
+        self.log = OperationLog(
+            OperationRepository(tables.operations, retention_days=self._retention_days),
+            fallback=_log_unrecorded,
+            max_page_size=lambda: self.parameters.current().max_page_size,
+        )
+        self.parameters = ParameterService(
+            ParameterRepository(
+                tables.parameters, region=settings.region, endpoint_url=settings.endpoint_url
+            ),
+            self.log,
+            settings.node_prefix,
+        )
+        self._prefix_facts = TtlCache[tuple[bool, str | None]](
+            PREFIX_CACHE_SECONDS, 4096, time.monotonic
+        )
+        self._industries = TtlCache[str](PREFIX_CACHE_SECONDS, 4096, time.monotonic)
+        self.meter = BufferedMeter(
+            self.counters,
+            self._scopes_of,
+            settings.meter_flush_seconds,
+            on_error=_meter_failed,
+            on_drop=_meter_dropped,
+        )
+        self.user_pool = UserPool.for_settings(settings)
+        self.registry = RegistryService(
+            self.identifiers,
+            self.prefixes,
+            settings.node_prefix,
+            log=self.log,
+            meter=self.meter,
+            stale_error=StaleRecordError,
+            resolvable=lambda prefix: self._facts(prefix)[0],
+        )
+        self.callers = CallerAuthenticator(
+            self.credentials,
+            self.prefixes,
+            tokens,
+            log=self.log,
+            second_factors=self.user_pool,
+            require_mfa=settings.require_mfa,
+        )
+
+    def _retention_days(self) -> int:
+        return self.parameters.retention_days()
+
+    def _facts(self, prefix: str) -> tuple[bool, str | None]:
+        """(resolvable, enterprise) of a prefix, cached: read on the resolution path."""
+
+        def load() -> tuple[bool, str | None]:
+            found = self.prefixes.get(prefix)
+            if found is None:
+                return True, None
+            return found.active or found.resolvable, found.enterprise
+
+        return self._prefix_facts.get_or_load(prefix.lower(), load)
+
+    def _industry_of(self, enterprise: str) -> str:
+        def load() -> str:
+            found = self.enterprises.get(enterprise)
+            return found.industry if found is not None else ""
+
+        return self._industries.get_or_load(enterprise, load)
+
+    def _scopes_of(self, prefix: str) -> Iterable[str]:
+        """Every series a count under `prefix` adds to (read only when counts are flushed)."""
+        yield "node"
+        yield f"prefix#{prefix}"
+        enterprise = self._facts(prefix)[1]
+        if enterprise:
+            yield f"enterprise#{enterprise}"
+            if industry := self._industry_of(enterprise):
+                yield f"industry#{industry}"
+
+    # Built on first use, their imports deferred with them (PLC0415 is off for this file).
+
+    @cached_property
+    def enterprises(self) -> EnterpriseRepository:
+        from idnode.store.enterprises import EnterpriseRepository
+
+        return EnterpriseRepository(self.tables.enterprises, self.tables.prefixes)
+
+    @cached_property
+    def people(self) -> PeopleService:
+        from idnode.services.people import PeopleService
+        from idnode.store.members import MemberRepository
+
+        return PeopleService(
+            self.user_pool,
+            MemberRepository(self.tables.members),
+            self.credentials,
+            self.prefixes,
+            log=self.log,
+            known_enterprise=lambda enterprise: self.enterprises.get(enterprise) is not None,
+            prefixes_of=self.enterprises.prefixes_of,
+        )
+
+    @cached_property
+    def onboarding(self) -> OnboardingService:
+        from idnode.services.onboarding import OnboardingService
+        from idnode.store.allocation import PrefixAllocator
+        from idnode.store.applications import ApplicationRepository
+
+        applications = ApplicationRepository(self.tables.applications)
+        return OnboardingService(
+            enterprises=self.enterprises,
+            applications=applications,
+            allocation=PrefixAllocator(
+                sequences=self.tables.sequences,
+                prefixes=self.tables.prefixes,
+                credentials=self.tables.credentials,
+                applications=applications,
+                enterprises=self.enterprises,
+                node_prefix=self.settings.node_prefix,
+                first_number=lambda: self.parameters.current().first_enterprise_number,
+            ),
+            admin_handles=self.identifiers,
+            directory=self.people,
+            counters=self.counters,
+            log=self.log,
+            parameters=self.parameters.current,
+            on_incomplete=_onboarding_incomplete,
+        )
+
+    @cached_property
+    def statistics(self) -> StatisticsService:
+        from idnode.services.statistics import StatisticsService
+
+        return StatisticsService(self.counters)
+
+    @cached_property
+    def billing(self) -> BillingService:
+        from idnode.services.billing import BillingService
+
+        return BillingService(self.counters, self.parameters.current)
+
+    @cached_property
+    def search(self) -> SearchService:
+        from idnode.services.search import SearchService
+        from idnode.store.search import EnterpriseDirectory, IdentifierSearch
+
+        return SearchService(
+            IdentifierSearch(self.tables.identifiers),
+            EnterpriseDirectory(self.tables.enterprises, self.tables.prefixes),
+            self.settings.node_prefix,
+        )
 
 
 def build_node(settings: Settings, tokens: Tokens | None = None) -> Node:
     """Wire the node for `settings`. Without `tokens`, Cognito ID tokens of the configured
     user pool are accepted (none when no pool is configured)."""
-    tables = bind_tables(settings)
-    prefixes = PrefixRepository(tables.prefixes)
-    credentials = CredentialRepository(tables.credentials)
-    enterprises = EnterpriseRepository(tables.enterprises, tables.prefixes)
-    applications = ApplicationRepository(tables.applications)
-    counters = CounterRepository(tables.statistics)
-    identifiers = IdentifierRepository(tables.identifiers)
-    if tokens is None and settings.user_pool_id and settings.user_pool_client_id:
-        # Imported here: PyJWT and cryptography cost import time that a process without a
-        # user pool (or a benchmark of the Handle read path) should not pay.
-        from idnode.adapters.tokens import TokenVerifier  # noqa: PLC0415
-
-        tokens = TokenVerifier.for_settings(settings)
-
-    # The log and the parameters need each other: entries expire after a retention period
-    # that is a parameter, and changing parameters is logged. The lambdas run only later.
-    log = OperationLog(
-        OperationRepository(
-            tables.operations,
-            retention_days=lambda: parameters.retention_days(),  # noqa: PLW0108 - not bound yet
-        ),
-        fallback=_log_unrecorded,
-        max_page_size=lambda: parameters.current().max_page_size,
-    )
-    parameters = ParameterService(
-        ParameterRepository(
-            tables.parameters, region=settings.region, endpoint_url=settings.endpoint_url
-        ),
-        log,
-        settings.node_prefix,
-    )
-
-    known = TtlCache[tuple[bool, str | None]](PREFIX_CACHE_SECONDS, 4096, time.monotonic)
-    industries = TtlCache[str](PREFIX_CACHE_SECONDS, 4096, time.monotonic)
-
-    def prefix_facts(prefix: str) -> tuple[bool, str | None]:
-        """(resolvable, enterprise) of a prefix, cached: read on the resolution path."""
-
-        def load() -> tuple[bool, str | None]:
-            found = prefixes.get(prefix)
-            if found is None:
-                return True, None
-            return found.active or found.resolvable, found.enterprise
-
-        return known.get_or_load(prefix.lower(), load)
-
-    def industry_of(enterprise: str) -> str:
-        def load() -> str:
-            found = enterprises.get(enterprise)
-            return found.industry if found is not None else ""
-
-        return industries.get_or_load(enterprise, load)
-
-    def scopes_of(prefix: str) -> Iterable[str]:
-        """Every series a count under `prefix` adds to (read only when counts are flushed)."""
-        yield "node"
-        yield f"prefix#{prefix}"
-        enterprise = prefix_facts(prefix)[1]
-        if enterprise:
-            yield f"enterprise#{enterprise}"
-            if industry := industry_of(enterprise):
-                yield f"industry#{industry}"
-
-    meter = BufferedMeter(counters, scopes_of, settings.meter_flush_seconds, on_error=_meter_failed)
-    user_pool = UserPool.for_settings(settings)
-    people = PeopleService(
-        user_pool,
-        MemberRepository(tables.members),
-        credentials,
-        prefixes,
-        log=log,
-        known_enterprise=lambda enterprise: enterprises.get(enterprise) is not None,
-        prefixes_of=enterprises.prefixes_of,
-    )
-    onboarding = OnboardingService(
-        enterprises=enterprises,
-        applications=applications,
-        allocation=PrefixAllocator(
-            sequences=tables.sequences,
-            prefixes=tables.prefixes,
-            credentials=tables.credentials,
-            applications=applications,
-            enterprises=enterprises,
-            node_prefix=settings.node_prefix,
-            first_number=lambda: parameters.current().first_enterprise_number,
-        ),
-        admin_handles=identifiers,
-        directory=people,
-        counters=counters,
-        log=log,
-        parameters=parameters.current,
-        on_incomplete=_onboarding_incomplete,
-    )
-    return Node(
-        settings=settings,
-        tables=tables,
-        registry=RegistryService(
-            identifiers,
-            prefixes,
-            settings.node_prefix,
-            log=log,
-            meter=meter,
-            stale_error=StaleRecordError,
-            resolvable=lambda prefix: prefix_facts(prefix)[0],
-        ),
-        callers=CallerAuthenticator(
-            credentials,
-            prefixes,
-            tokens,
-            log=log,
-            second_factors=user_pool,
-            require_mfa=settings.require_mfa,
-        ),
-        prefixes=prefixes,
-        credentials=credentials,
-        enterprises=enterprises,
-        log=log,
-        meter=meter,
-        parameters=parameters,
-        onboarding=onboarding,
-        people=people,
-        statistics=StatisticsService(counters),
-        billing=BillingService(counters, parameters.current),
-        search=SearchService(
-            IdentifierSearch(tables.identifiers),
-            EnterpriseDirectory(tables.enterprises, tables.prefixes),
-            settings.node_prefix,
-        ),
-    )
+    return Node(settings, tokens)
 
 
 def _onboarding_incomplete(step: str, error: Exception) -> None:
