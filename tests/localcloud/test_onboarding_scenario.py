@@ -164,5 +164,5 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
         assert log["__typename"] == "OperationLogConnection", log
         actions = [edge["node"]["action"] for edge in log["edges"]]
         steps = ("apply-for-enterprise", "approve-application", "issue-admin-secret")
-        for action in (*steps, "put-identifier"):
+        for action in (*steps, "register-identifier"):
             assert action in actions, (action, actions)
