@@ -258,6 +258,7 @@ def test_handles_function_writes_identifiers_counts_and_appends_to_the_log_only(
 
 def test_only_the_graphql_function_manages_people(aws: Synthesised) -> None:
     """The Handle API only checks staff's MFA enrolment; it changes no account."""
+
     def cognito_actions(handler: str) -> set[str]:
         function = aws.resources[_function_id(aws, handler)]
         role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
