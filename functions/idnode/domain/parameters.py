@@ -19,6 +19,7 @@ from itertools import pairwise
 from typing import Any
 
 from idnode.domain.errors import InvalidValueError
+from idnode.domain.industries import SECTIONS
 
 
 class NodeType(StrEnum):
@@ -91,29 +92,6 @@ MAX_PRICE_PLACES = 6
 MAX_PRICE = Decimal(1_000_000)
 PARAMETER_NAMES = frozenset(f.name for f in fields(Parameters))
 
-# GB/T 4754-2017: each section letter covers a range of two-digit divisions.
-_SECTIONS = {
-    "A": (1, 5),
-    "B": (6, 12),
-    "C": (13, 43),
-    "D": (44, 46),
-    "E": (47, 50),
-    "F": (51, 52),
-    "G": (53, 60),
-    "H": (61, 62),
-    "I": (63, 65),
-    "J": (66, 69),
-    "K": (70, 70),
-    "L": (71, 72),
-    "M": (73, 75),
-    "N": (76, 79),
-    "O": (80, 82),
-    "P": (83, 83),
-    "Q": (84, 85),
-    "R": (86, 90),
-    "S": (91, 96),
-    "T": (97, 97),
-}
 _DIVISION = re.compile(r"([A-T])(\d{2})")
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -129,7 +107,7 @@ def is_division(code: str) -> bool:
     match = _DIVISION.fullmatch(code)
     if match is None:
         return False
-    low, high = _SECTIONS[match.group(1)]
+    low, high = SECTIONS[match.group(1)]
     return low <= int(match.group(2)) <= high
 
 
