@@ -27,14 +27,10 @@ The suite runs this module as `python -m bench.metering OUTPUT` in the environme
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -46,6 +42,7 @@ from bench.resolution import (
     RequestPath,
     handles_path,
     measure,
+    process_main,
     seed,
 )
 from idnode import node as composition
@@ -174,16 +171,7 @@ def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.metering", description=__doc__)
-    parser.add_argument("output", type=Path, help="where to write the durations")
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=20)
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message="No application metrics to publish")
-    document = run(args.rounds, args.batch, args.warmup)
-    args.output.write_text(json.dumps(document), encoding="utf-8")
-    return 0
+    return process_main("python -m bench.metering", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -222,8 +222,14 @@ def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.resolution", description=__doc__)
+def process_main(
+    prog: str,
+    description: str | None,
+    run_measurements: Callable[[int, int, int], dict[str, Any]],
+    argv: Sequence[str] | None,
+) -> int:
+    """The command line of a measured process: measure, write the durations to OUTPUT."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("output", type=Path, help="where to write the per-call durations")
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--batch", type=int, default=40)
@@ -231,9 +237,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The GraphQL function records no metric of its own; Powertools warns about it per call.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    document = run(args.rounds, args.batch, args.warmup)
+    document = run_measurements(args.rounds, args.batch, args.warmup)
     args.output.write_text(json.dumps(document), encoding="utf-8")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return process_main("python -m bench.resolution", __doc__, run, argv)
 
 
 if __name__ == "__main__":
