@@ -10,47 +10,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 import requests
 from stdnum.cn import uscc
 
-from tests.support.operations import operation
+from tests.support.local_cloud import TIMEOUT, cognito, graphql, sign_in
 
 pytestmark = pytest.mark.localcloud
-TIMEOUT = 60  # the first call to each function starts a cold worker
 # Characters a USCC's organisation code may use (no I, O, S, V, Z).
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-
-def _cognito(stack: dict[str, Any]) -> Any:
-    return boto3.client(
-        "cognito-idp", region_name=stack["region"], endpoint_url=stack["endpointUrl"]
-    )
-
-
-def _sign_in(stack: dict[str, Any], username: str, password: str) -> str:
-    reply = _cognito(stack).initiate_auth(
-        ClientId=stack["userPoolClientId"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": username, "PASSWORD": password},
-    )
-    token: str = reply["AuthenticationResult"]["IdToken"]
-    return token
-
-
-def _graphql(stack: dict[str, Any], name: str, variables: dict[str, Any], token: str | None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = requests.post(
-        stack["graphqlUrl"],
-        json={"query": operation(name), "variables": variables},
-        headers=headers,
-        timeout=TIMEOUT,
-    )
-    assert reply.status_code == 200, reply.text
-    document = reply.json()
-    assert "errors" not in document, document
-    return next(iter(document["data"].values()))
 
 
 def _new_uscc() -> str:
@@ -61,14 +29,14 @@ def _new_uscc() -> str:
 
 def _sign_up(stack: dict[str, Any], username: str, password: str) -> None:
     """A person signs up (the local cloud sends no email: an administrator confirms them)."""
-    cognito = _cognito(stack)
-    cognito.sign_up(
+    pool = cognito(stack)
+    pool.sign_up(
         ClientId=stack["userPoolClientId"],
         Username=username,
         Password=password,
         UserAttributes=[{"Name": "email", "Value": f"{username}@example.com"}],
     )
-    cognito.admin_confirm_sign_up(UserPoolId=stack["userPoolId"], Username=username)
+    pool.admin_confirm_sign_up(UserPoolId=stack["userPoolId"], Username=username)
 
 
 def _register(stack: dict[str, Any], identity: str, secret: str, handle: str) -> None:
@@ -76,7 +44,9 @@ def _register(stack: dict[str, Any], identity: str, secret: str, handle: str) ->
     user = identity.replace(":", "%3A", 1)
     basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
     url = "https://valves.example.com/0001"
-    body = {"values": [{"index": 1, "type": "URL", "data": {"format": "string", "value": url}}]}
+    body: dict[str, Any] = {
+        "values": [{"index": 1, "type": "URL", "data": {"format": "string", "value": url}}]
+    }
     created = requests.put(
         f"{stack['handleApiUrl']}/api/handles/{handle}",
         json=body,
@@ -91,7 +61,7 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
     demo = stack["demo"]
     username, password = f"applicant-{uuid.uuid4().hex[:8]}", "Applicant-Passw0rd!"
     _sign_up(stack, username, password)
-    applicant = _sign_in(stack, username, password)
+    applicant = sign_in(stack, username, password)
     code = _new_uscc()
     profile = {
         "legalName": f"Scenario Valves {code[-6:]} Co., Ltd.",
@@ -106,15 +76,15 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
         "domains": ["valves.example.com"],
         "hosting": "HOSTED",
     }
-    applied = _graphql(stack, "ApplyForEnterprise", {"input": profile}, applicant)
+    applied = graphql(stack, "ApplyForEnterprise", {"input": profile}, applicant)
     assert applied["__typename"] == "Application", applied
     assert applied["status"] == "PENDING"
 
     # The auditor sees it in the queue and approves it: the enterprise gets the next prefix.
-    auditor = _sign_in(stack, demo["auditor"]["username"], demo["auditor"]["password"])
-    queue = _graphql(stack, "ListApplications", {"status": "PENDING", "first": 100}, auditor)
+    auditor = sign_in(stack, demo["auditor"]["username"], demo["auditor"]["password"])
+    queue = graphql(stack, "ListApplications", {"status": "PENDING", "first": 100}, auditor)
     assert applied["id"] in {edge["node"]["id"] for edge in queue["edges"]}
-    approved = _graphql(
+    approved = graphql(
         stack, "ApproveApplication", {"id": applied["id"], "reason": "documents checked"}, auditor
     )
     assert approved["__typename"] == "Application", approved
@@ -123,12 +93,12 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
     assert prefix.startswith(stack["nodePrefix"] + ".")
 
     # Signed in again, the applicant is the enterprise's admin and issues its Handle secret.
-    admin = _sign_in(stack, username, password)
-    viewer = _graphql(stack, "Viewer", {}, admin)
+    admin = sign_in(stack, username, password)
+    viewer = graphql(stack, "Viewer", {}, admin)
     assert viewer["enterprise"] == code
     assert "enterprise-admin" in viewer["roles"]
     identity = f"300:{prefix}/ADMIN"
-    issued = _graphql(stack, "IssueAdminSecret", {"identity": identity}, admin)
+    issued = graphql(stack, "IssueAdminSecret", {"identity": identity}, admin)
     assert issued["__typename"] == "IssuedAdminSecret", issued
     secret = issued["secret"]
 
@@ -143,7 +113,7 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
 
     # Statistics and billing count the registration and the resolution.
     today = datetime.now(UTC).date().isoformat()
-    series = _graphql(
+    series = graphql(
         stack,
         "Statistics",
         {"scope": "ENTERPRISE", "key": code, "from": today, "to": today},
@@ -154,13 +124,13 @@ def test_apply_approve_register_resolve_and_account_for_it(local_stack: dict[str
     assert day["registrations"] == 1
     assert day["resolutions"] == 1
     assert day["identifiers"] == 1
-    statement = _graphql(stack, "BillingStatement", {"enterprise": code, "month": today[:7]}, admin)
+    statement = graphql(stack, "BillingStatement", {"enterprise": code, "month": today[:7]}, admin)
     assert statement["__typename"] == "BillingStatement", statement
     assert (statement["registrations"], statement["resolutions"]) == (1, 1)
 
     # The operation log shows each step, and the enterprise admin sees them too.
     for reader in (auditor, admin):
-        log = _graphql(stack, "OperationLog", {"filter": {"enterprise": code}, "first": 50}, reader)
+        log = graphql(stack, "OperationLog", {"filter": {"enterprise": code}, "first": 50}, reader)
         assert log["__typename"] == "OperationLogConnection", log
         actions = [edge["node"]["action"] for edge in log["edges"]]
         steps = ("apply-for-enterprise", "approve-application", "issue-admin-secret")

@@ -8,42 +8,12 @@ import base64
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
-from tests.support.operations import operation
+from tests.support.local_cloud import TIMEOUT, graphql, sign_in
 
 pytestmark = pytest.mark.localcloud
-TIMEOUT = 60  # the first call to each function starts a cold worker
-
-
-def _id_token(stack: dict[str, Any]) -> str:
-    cognito = boto3.client(
-        "cognito-idp", region_name=stack["region"], endpoint_url=stack["endpointUrl"]
-    )
-    demo = stack["demo"]
-    reply = cognito.initiate_auth(
-        ClientId=stack["userPoolClientId"],
-        AuthFlow="USER_PASSWORD_AUTH",
-        AuthParameters={"USERNAME": demo["username"], "PASSWORD": demo["password"]},
-    )
-    token: str = reply["AuthenticationResult"]["IdToken"]
-    return token
-
-
-def _graphql(stack: dict[str, Any], name: str, variables: dict[str, Any], token: str | None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = requests.post(
-        stack["graphqlUrl"],
-        json={"query": operation(name), "variables": variables},
-        headers=headers,
-        timeout=TIMEOUT,
-    )
-    assert reply.status_code == 200, reply.text
-    document = reply.json()
-    assert "errors" not in document, document
-    return next(iter(document["data"].values()))
 
 
 def _basic(stack: dict[str, Any]) -> dict[str, str]:
@@ -55,15 +25,15 @@ def _basic(stack: dict[str, Any]) -> dict[str, str]:
 
 def test_register_resolve_change_delete(local_stack: dict[str, Any]) -> None:
     stack = local_stack
-    token = _id_token(stack)
+    token = sign_in(stack, stack["demo"]["username"], stack["demo"]["password"])
     handle = f"{stack['demo']['enterprisePrefix']}/E2E-{uuid.uuid4().hex[:8].upper()}"
     url = f"{stack['handleApiUrl']}/api/handles/{handle}"
 
-    me = _graphql(stack, "Viewer", {}, token)
+    me = graphql(stack, "Viewer", {}, token)
     assert me["authenticated"] is True
     assert stack["demo"]["enterprisePrefix"] in me["prefixes"]
 
-    created = _graphql(
+    created = graphql(
         stack,
         "RegisterIdentifier",
         {
@@ -96,16 +66,16 @@ def test_register_resolve_change_delete(local_stack: dict[str, Any]) -> None:
         timeout=TIMEOUT,
     )
     assert change.status_code == 200, change.text
-    resolved = _graphql(stack, "ResolveIdentifier", {"handle": handle, "types": ["URL"]}, None)
+    resolved = graphql(stack, "ResolveIdentifier", {"handle": handle, "types": ["URL"]}, None)
     assert resolved["values"][0]["data"]["value"] == "https://example.com/changed"
 
     refused = requests.put(url, json={"values": []}, timeout=TIMEOUT)
     assert (refused.status_code, refused.json()["responseCode"]) == (401, 402)
 
-    forged = _graphql(stack, "DeleteIdentifier", {"handle": handle}, token[:-4] + "AAAA")
+    forged = graphql(stack, "DeleteIdentifier", {"handle": handle}, token[:-4] + "AAAA")
     assert forged["__typename"] == "AuthenticationError"
 
-    deleted = _graphql(stack, "DeleteIdentifier", {"handle": handle}, token)
+    deleted = graphql(stack, "DeleteIdentifier", {"handle": handle}, token)
     assert deleted == {"__typename": "DeletedIdentifier", "handle": handle}
     gone = requests.get(url, timeout=TIMEOUT)
     assert (gone.status_code, gone.json()["responseCode"]) == (404, 100)
