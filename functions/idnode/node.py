@@ -30,12 +30,19 @@ from idnode.store.prefixes import PrefixRepository
 from idnode.store.statistics import CounterRepository
 
 if TYPE_CHECKING:
+    from idnode.adapters.iot import IotCore
     from idnode.services.billing import BillingService
+    from idnode.services.devices import DeviceService
     from idnode.services.onboarding import OnboardingService
     from idnode.services.people import PeopleService
     from idnode.services.search import SearchService
     from idnode.services.statistics import StatisticsService
+    from idnode.services.telemetry import TelemetryService
+    from idnode.store.alarms import AlarmRepository
+    from idnode.store.commands import CommandRepository
+    from idnode.store.devices import DeviceRepository
     from idnode.store.enterprises import EnterpriseRepository
+    from idnode.store.profiles import ProfileRepository
 
 # How long a warm function trusts what it read about a prefix (status, owner).
 PREFIX_CACHE_SECONDS = 30.0
@@ -207,6 +214,80 @@ class Node:
             EnterpriseDirectory(self.tables.enterprises, self.tables.prefixes),
             self.settings.node_prefix,
         )
+
+    # The IoT management system: people manage devices through GraphQL (`devices`); the
+    # device-events function processes what devices send (`telemetry`).
+
+    @cached_property
+    def iot(self) -> IotCore:
+        from idnode.adapters.iot import IotCore
+
+        return IotCore.for_settings(self.settings)
+
+    @cached_property
+    def device_records(self) -> DeviceRepository:
+        from idnode.store.devices import DeviceRepository
+
+        return DeviceRepository(self.tables.devices)
+
+    @cached_property
+    def device_profiles(self) -> ProfileRepository:
+        from idnode.store.profiles import ProfileRepository
+
+        return ProfileRepository(self.tables.profiles)
+
+    @cached_property
+    def alarm_records(self) -> AlarmRepository:
+        from idnode.store.alarms import AlarmRepository
+
+        return AlarmRepository(self.tables.alarms)
+
+    @cached_property
+    def command_records(self) -> CommandRepository:
+        from idnode.store.commands import CommandRepository
+
+        return CommandRepository(self.tables.commands)
+
+    @cached_property
+    def devices(self) -> DeviceService:
+        from idnode.services.devices import DeviceService
+
+        return DeviceService(
+            self.device_records,
+            self.device_profiles,
+            self.iot,
+            self.registry,
+            self.log,
+            commands=self.command_records,
+            alarms=self.alarm_records,
+            prefixes_of=self.enterprises.prefixes_of,
+            parameters=self.parameters.current,
+            clock=epoch_ms,
+        )
+
+    @cached_property
+    def telemetry(self) -> TelemetryService:
+        from idnode.adapters.dead_letters import DeadLetters
+        from idnode.services.telemetry import TelemetryService
+        from idnode.store.telemetry import TelemetryRepository
+
+        return TelemetryService(
+            self.device_records,
+            self.device_profiles,
+            TelemetryRepository(self.tables.telemetry),
+            self.alarm_records,
+            self.command_records,
+            dead_letters=DeadLetters.for_settings(self.settings),
+            parameters=self.parameters.current,
+            # Deferred: the device service (and its IoT clients) is built on a first connection.
+            on_connect=lambda device, at: self.devices.activate_on_connect(device, at),  # noqa: PLW0108
+            clock=epoch_ms,
+        )
+
+
+def epoch_ms() -> int:
+    """Now, in epoch milliseconds: the IoT management system's unit of time."""
+    return time.time_ns() // 1_000_000
 
 
 def build_node(settings: Settings, tokens: Tokens | None = None) -> Node:

@@ -23,6 +23,11 @@ MEMBERS_TABLE = "IDNODE_MEMBERS_TABLE"
 OPERATIONS_TABLE = "IDNODE_OPERATIONS_TABLE"
 STATISTICS_TABLE = "IDNODE_STATISTICS_TABLE"
 PARAMETERS_TABLE = "IDNODE_PARAMETERS_TABLE"
+DEVICES_TABLE = "IDNODE_DEVICES_TABLE"
+PROFILES_TABLE = "IDNODE_PROFILES_TABLE"
+TELEMETRY_TABLE = "IDNODE_TELEMETRY_TABLE"
+ALARMS_TABLE = "IDNODE_ALARMS_TABLE"
+COMMANDS_TABLE = "IDNODE_COMMANDS_TABLE"
 REQUIRE_MFA = "IDNODE_REQUIRE_MFA"
 METER_FLUSH_SECONDS = "IDNODE_METER_FLUSH_SECONDS"
 
@@ -37,12 +42,21 @@ TABLES: dict[str, str] = {
     "operations_table": OPERATIONS_TABLE,
     "statistics_table": STATISTICS_TABLE,
     "parameters_table": PARAMETERS_TABLE,
+    "devices_table": DEVICES_TABLE,
+    "profiles_table": PROFILES_TABLE,
+    "telemetry_table": TELEMETRY_TABLE,
+    "alarms_table": ALARMS_TABLE,
+    "commands_table": COMMANDS_TABLE,
 }
 NODE_PREFIX = "IDNODE_NODE_PREFIX"
 USER_POOL_ID = "IDNODE_USER_POOL_ID"
 USER_POOL_CLIENT_ID = "IDNODE_USER_POOL_CLIENT_ID"
 GRAPHIQL = "IDNODE_GRAPHIQL"
 MAX_BODY_BYTES = "IDNODE_MAX_BODY_BYTES"
+# The IoT policy every device certificate gets, and the queue that keeps what devices sent and
+# the node could not take (rejected or failed messages).
+DEVICE_POLICY = "IDNODE_DEVICE_POLICY"
+DEAD_LETTER_QUEUE_URL = "IDNODE_DEAD_LETTER_QUEUE_URL"
 
 # Beyond this, a function reclaimed by Lambda could take minutes of counts with it.
 MAX_METER_FLUSH_SECONDS = 300
@@ -71,6 +85,11 @@ class Settings:
     operations_table: str
     statistics_table: str
     parameters_table: str
+    devices_table: str
+    profiles_table: str
+    telemetry_table: str
+    alarms_table: str
+    commands_table: str
     node_prefix: str
     user_pool_id: str = ""
     user_pool_client_id: str = ""
@@ -83,6 +102,8 @@ class Settings:
     # Metering counts are buffered in the process and written at most this often (0: at the
     # end of every invocation).
     meter_flush_seconds: float = 10.0
+    device_policy: str = ""
+    dead_letter_queue_url: str = ""
 
     @property
     def jwt_issuer(self) -> str:
@@ -133,6 +154,8 @@ class Settings:
             max_body_bytes=max_body,
             require_mfa=_flag(env.get(REQUIRE_MFA, "false")),
             meter_flush_seconds=flush,
+            device_policy=env.get(DEVICE_POLICY, ""),
+            dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE_URL, ""),
         )
 
 

@@ -13,6 +13,13 @@ from pynamodb.models import Model
 
 from idnode import settings
 from idnode.cli.localcloud import REQUIRED_OUTPUTS
+from idnode.store.device_models import (
+    AlarmModel,
+    CommandModel,
+    DeviceModel,
+    ProfileModel,
+    TelemetryModel,
+)
 from idnode.store.models import (
     ApplicationModel,
     CounterModel,
@@ -40,6 +47,8 @@ SETTINGS_VARIABLES = {
     settings.MAX_BODY_BYTES,
     settings.REQUIRE_MFA,
     settings.METER_FLUSH_SECONDS,
+    settings.DEVICE_POLICY,
+    settings.DEAD_LETTER_QUEUE_URL,
 }
 # Each model and the Settings attribute naming its table.
 MODELS: dict[type[Model], str] = {
@@ -53,10 +62,16 @@ MODELS: dict[type[Model], str] = {
     CounterModel: "statistics_table",
     ParameterModel: "parameters_table",
     SequenceModel: "parameters_table",
+    DeviceModel: "devices_table",
+    ProfileModel: "profiles_table",
+    TelemetryModel: "telemetry_table",
+    AlarmModel: "alarms_table",
+    CommandModel: "commands_table",
 }
 HANDLERS = {
     "graphql": "idnode.handlers.graphql.handler",
     "handles": "idnode.handlers.handles.handler",
+    "device_events": "idnode.handlers.device_events.handler",
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
@@ -88,22 +103,36 @@ def _function_id(synthesised: Synthesised, handler: str) -> str:
 
 def _dynamodb_grants(synthesised: Synthesised, function_id: str) -> dict[str, set[str]]:
     """For one function: DynamoDB actions allowed on each table (by logical id)."""
-    function = synthesised.resources[function_id]
-    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     grants: dict[str, set[str]] = {}
-    for policy in _of_type(synthesised, "AWS::IAM::Policy").values():
-        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
+    for statement in _role_statements(synthesised, function_id):
+        actions = statement["Action"]
+        actions = {actions} if isinstance(actions, str) else set(actions)
+        if not any(action.startswith("dynamodb:") for action in actions):
             continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"]
-            actions = {actions} if isinstance(actions, str) else set(actions)
-            if not any(action.startswith("dynamodb:") for action in actions):
-                continue
-            resources = statement["Resource"]
-            for resource in resources if isinstance(resources, list) else [resources]:
-                assert resource != "*", f"DynamoDB actions on '*' for {function_id}"
-                grants.setdefault(_table_of(resource), set()).update(actions)
+        resources = statement["Resource"]
+        for resource in resources if isinstance(resources, list) else [resources]:
+            assert resource != "*", f"DynamoDB actions on '*' for {function_id}"
+            grants.setdefault(_table_of(resource), set()).update(actions)
     return grants
+
+
+def _policies(synthesised: Synthesised) -> list[dict[str, Any]]:
+    """Inline policies and the managed ones CDK creates when a role's inline policy overflows."""
+    return [
+        *_of_type(synthesised, "AWS::IAM::Policy").values(),
+        *_of_type(synthesised, "AWS::IAM::ManagedPolicy").values(),
+    ]
+
+
+def _role_statements(synthesised: Synthesised, function_id: str) -> list[dict[str, Any]]:
+    """Every policy statement of one function's role."""
+    role_id = synthesised.resources[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in _policies(synthesised)
+        if {"Ref": role_id} in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
 
 
 def _table_of(resource: Any) -> str:
@@ -224,8 +253,12 @@ def test_graphql_function_writes_the_business_data_and_only_appends_to_the_log(
     grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["graphql"]))
     assert grants.keys() == {_table_id(aws, attribute) for attribute in settings.TABLES}
     for attribute in settings.TABLES:
-        if attribute != "operations_table":
+        if attribute not in ("operations_table", "telemetry_table"):
             assert grants[_table_id(aws, attribute)] >= WRITE_ACTIONS, attribute
+    # Telemetry is written by the device-events function only.
+    telemetry = grants[_table_id(aws, "telemetry_table")]
+    assert "dynamodb:Query" in telemetry
+    assert not WRITE_ACTIONS & telemetry
     log = grants[_table_id(aws, "operations_table")]
     assert {"dynamodb:PutItem", "dynamodb:Query"} <= log
     assert not {"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & log
@@ -294,14 +327,17 @@ def test_roles_use_no_managed_policies(aws: Synthesised) -> None:
 
 
 def test_no_policy_grants_everything(aws: Synthesised) -> None:
-    for policy in _of_type(aws, "AWS::IAM::Policy").values():
+    # Only X-Ray's trace upload and IoT's certificate from CSR and data endpoint have no
+    # resource-level permissions.
+    without_resources = {"iot:CreateCertificateFromCsr", "iot:DescribeEndpoint"}
+    for policy in _policies(aws):
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"]
-            for action in [actions] if isinstance(actions, str) else actions:
+            actions = [actions] if isinstance(actions, str) else actions
+            for action in actions:
                 assert not action.endswith(":*"), action
             if statement["Resource"] == "*":
-                # Only X-Ray's trace upload has no resource-level permissions.
-                assert all(action.startswith("xray:") for action in actions)
+                assert all(a.startswith("xray:") or a in without_resources for a in actions)
 
 
 # --- API ------------------------------------------------------------------------------------
@@ -329,7 +365,11 @@ def test_routes_reach_their_functions(aws: Synthesised) -> None:
 
 
 def test_api_gateway_may_invoke_each_function_for_its_routes_only(aws: Synthesised) -> None:
-    permissions = _of_type(aws, "AWS::Lambda::Permission")
+    permissions = {
+        logical_id: permission
+        for logical_id, permission in _of_type(aws, "AWS::Lambda::Permission").items()
+        if permission["Properties"]["Principal"] != "iot.amazonaws.com"  # topic rules
+    }
     assert len(permissions) == 3
     for permission in permissions.values():
         props = permission["Properties"]

@@ -29,6 +29,8 @@ OUTPUTS = {
         table_output(attribute): f"idnode-{attribute.removesuffix('_table').capitalize()}"
         for attribute in TABLES
     },
+    "DevicePolicyName": "idnode-device",
+    "DeadLetterQueueUrl": "http://127.0.0.1:4566/000000000000/idnode-DeadLetters",
     "NodePrefix": "88.100",
     "Region": "us-east-1",
 }
@@ -124,9 +126,16 @@ def test_endpoints_document_has_what_clients_need() -> None:
             "operations",
             "statistics",
             "parameters",
+            "devices",
+            "profiles",
+            "telemetry",
+            "alarms",
+            "commands",
         )
     }
     assert document["nodePrefix"] == "88.100"
+    assert document["devicePolicy"] == "idnode-device"
+    assert document["deadLetterQueueUrl"].endswith("/idnode-DeadLetters")
     assert document["issuer"] == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool"
     assert document["jwksUrl"] == ("http://127.0.0.1:4566/us-east-1_Pool/.well-known/jwks.json")
     assert document["demo"] == {"user": "demo"}
@@ -155,6 +164,8 @@ def test_product_environment_points_at_the_emulator_and_drops_profiles() -> None
     assert variables["AWS_ACCESS_KEY_ID"] == "test"
     assert variables["IDNODE_IDENTIFIERS_TABLE"] == "idnode-Identifiers"
     assert variables["IDNODE_NODE_PREFIX"] == "88.100"
+    assert variables["IDNODE_DEVICE_POLICY"] == "idnode-device"
+    assert variables["IDNODE_DEAD_LETTER_QUEUE_URL"].endswith("/idnode-DeadLetters")
 
 
 def test_environment_overrides_are_undone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from idnode.settings import (
+    ALARMS_TABLE,
     APPLICATIONS_TABLE,
+    COMMANDS_TABLE,
     CREDENTIALS_TABLE,
+    DEAD_LETTER_QUEUE_URL,
+    DEVICE_POLICY,
+    DEVICES_TABLE,
     ENTERPRISES_TABLE,
     GRAPHIQL,
     IDENTIFIERS_TABLE,
@@ -18,7 +23,9 @@ from idnode.settings import (
     OPERATIONS_TABLE,
     PARAMETERS_TABLE,
     PREFIXES_TABLE,
+    PROFILES_TABLE,
     STATISTICS_TABLE,
+    TELEMETRY_TABLE,
     USER_POOL_CLIENT_ID,
     USER_POOL_ID,
     Settings,
@@ -36,6 +43,11 @@ REQUIRED = {
     OPERATIONS_TABLE: "operations",
     STATISTICS_TABLE: "statistics",
     PARAMETERS_TABLE: "parameters",
+    DEVICES_TABLE: "devices",
+    PROFILES_TABLE: "profiles",
+    TELEMETRY_TABLE: "telemetry",
+    ALARMS_TABLE: "alarms",
+    COMMANDS_TABLE: "commands",
     NODE_PREFIX: "88.100",
 }
 
@@ -78,6 +90,11 @@ def test_the_minimal_environment_and_its_defaults() -> None:
         operations_table="operations",
         statistics_table="statistics",
         parameters_table="parameters",
+        devices_table="devices",
+        profiles_table="profiles",
+        telemetry_table="telemetry",
+        alarms_table="alarms",
+        commands_table="commands",
         node_prefix="88.100",
         user_pool_id="",
         user_pool_client_id="",
@@ -97,9 +114,13 @@ def test_every_variable_is_read() -> None:
                 USER_POOL_CLIENT_ID: "client",
                 GRAPHIQL: "true",
                 MAX_BODY_BYTES: "1024",
+                DEVICE_POLICY: "idnode-device",
+                DEAD_LETTER_QUEUE_URL: "http://127.0.0.1:4566/000000000000/dead-letters",
             },
         )
     )
+    assert read.device_policy == "idnode-device"
+    assert read.dead_letter_queue_url == "http://127.0.0.1:4566/000000000000/dead-letters"
     assert (read.region, read.endpoint_url) == ("cn-north-1", "http://127.0.0.1:4566")
     assert (read.user_pool_id, read.user_pool_client_id) == ("cn-north-1_abc", "client")
     assert (read.graphiql, read.max_body_bytes) == (True, 1024)

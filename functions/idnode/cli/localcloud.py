@@ -30,6 +30,8 @@ REQUIRED_OUTPUTS = (
     "UserPoolId",
     "UserPoolClientId",
     *(settings.table_output(attribute) for attribute in settings.TABLES),
+    "DevicePolicyName",
+    "DeadLetterQueueUrl",
     "NodePrefix",
 )
 # The local cloud serves every HTTP API under this path of the gateway: the `{id}.execute-api.
@@ -108,6 +110,8 @@ def endpoints_document(
             for attribute in settings.TABLES
         },
         "nodePrefix": outputs["NodePrefix"],
+        "devicePolicy": outputs["DevicePolicyName"],
+        "deadLetterQueueUrl": outputs["DeadLetterQueueUrl"],
         "demo": dict(demo),
     }
 
@@ -132,6 +136,8 @@ def product_environment(outputs: Mapping[str, str], endpoint_url: str) -> dict[s
         settings.NODE_PREFIX: outputs["NodePrefix"],
         settings.USER_POOL_ID: outputs["UserPoolId"],
         settings.USER_POOL_CLIENT_ID: outputs["UserPoolClientId"],
+        settings.DEVICE_POLICY: outputs["DevicePolicyName"],
+        settings.DEAD_LETTER_QUEUE_URL: outputs["DeadLetterQueueUrl"],
     }
     variables.update(cdk.LOCAL_CREDENTIALS)
     return variables

@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=_schema)
 
+    # Imported here: the simulator's GraphQL client and MQTT wiring are for this command only.
+    from idnode.cli.simulator import add_simulate_parser  # noqa: PLC0415
+
+    add_simulate_parser(commands)
+
     for verb, text in (
         ("synth", "synthesise the CDK app for AWS into infra/cdk/cdk.out"),
         ("deploy", "deploy the CDK app to the AWS account in the environment"),

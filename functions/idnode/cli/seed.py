@@ -17,6 +17,8 @@ from idnode.domain.prefixes import Prefix
 from idnode.domain.values import parse_values
 from idnode.node import Node, build_node
 from idnode.settings import (
+    DEAD_LETTER_QUEUE_URL,
+    DEVICE_POLICY,
     NODE_PREFIX,
     TABLES,
     USER_POOL_CLIENT_ID,
@@ -58,6 +60,8 @@ def settings_from_outputs(outputs: dict[str, str], endpoint_url: str | None) -> 
             NODE_PREFIX: outputs["NodePrefix"],
             USER_POOL_ID: outputs["UserPoolId"],
             USER_POOL_CLIENT_ID: outputs["UserPoolClientId"],
+            DEVICE_POLICY: outputs.get("DevicePolicyName", ""),
+            DEAD_LETTER_QUEUE_URL: outputs.get("DeadLetterQueueUrl", ""),
         }
     )
     if endpoint_url:

@@ -63,6 +63,7 @@ class PrincipalKind(Enum):
     ANONYMOUS = "anonymous"
     USER = "user"  # a person, authenticated by a Cognito ID token
     ADMIN_IDENTITY = "admin-identity"  # `index:handle` with a secret, Handle REST
+    SERVICE = "service"  # the node acting on its own (e.g. on a device's first connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,13 @@ def user(
         enterprise=enterprise,
         prefixes=frozenset(fold_case(p) for p in prefixes),
     )
+
+
+def service_principal(name: str) -> Principal:
+    """The node itself, acting on an event rather than a request (a device connecting, a
+    message arriving). It holds the platform-admin role: the broker authenticated the device
+    and the event's topic names it, so there is no caller to check."""
+    return Principal(kind=PrincipalKind.SERVICE, name=name, roles=frozenset({Role.PLATFORM_ADMIN}))
 
 
 def admin_identity(index: int, handle: str, prefixes: Iterable[str]) -> Principal:
@@ -276,6 +284,10 @@ class Operation(StrEnum):
     VIEW_BILLING = "view-billing"
     VIEW_PARAMETERS = "view-parameters"
     UPDATE_PARAMETERS = "update-parameters"
+    # devices (the IoT management system)
+    VIEW_DEVICES = "view-devices"
+    MANAGE_DEVICES = "manage-devices"
+    CONTROL_DEVICES = "control-devices"
 
 
 _A = Actor
@@ -330,6 +342,19 @@ MATRIX: dict[Operation, dict[Actor, Scope]] = {
     Operation.VIEW_BILLING: _STAFF_AND_ENTERPRISE_ADMIN,
     Operation.VIEW_PARAMETERS: _STAFF,
     Operation.UPDATE_PARAMETERS: {_A.PLATFORM_ADMIN: Scope.ANY},
+    # Profiles, devices, telemetry, shadows, commands and alarms are the enterprise's own.
+    Operation.VIEW_DEVICES: {
+        **_STAFF,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    Operation.MANAGE_DEVICES: {_A.PLATFORM_ADMIN: Scope.ANY, _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE},
+    # Operating devices day to day is for every enterprise role; auditors only watch.
+    Operation.CONTROL_DEVICES: {
+        _A.PLATFORM_ADMIN: Scope.ANY,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
 }
 
 _SCOPE_BREADTH = {Scope.ANY: 2, Scope.ENTERPRISE: 1, Scope.SELF: 0}

@@ -24,6 +24,13 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from idnode.settings import Settings
+from idnode.store.device_models import (
+    AlarmModel,
+    CommandModel,
+    DeviceModel,
+    ProfileModel,
+    TelemetryModel,
+)
 
 M = TypeVar("M", bound=Model)
 
@@ -297,6 +304,11 @@ class Tables:
     statistics: type[CounterModel]
     parameters: type[ParameterModel]
     sequences: type[SequenceModel]  # shares the parameters table
+    devices: type[DeviceModel]
+    profiles: type[ProfileModel]
+    telemetry: type[TelemetryModel]
+    alarms: type[AlarmModel]
+    commands: type[CommandModel]
 
     def all(self) -> tuple[type[Model], ...]:
         """One model per table (to create them in tests)."""
@@ -310,6 +322,11 @@ class Tables:
             self.operations,
             self.statistics,
             self.parameters,
+            self.devices,
+            self.profiles,
+            self.telemetry,
+            self.alarms,
+            self.commands,
         )
 
 
@@ -330,4 +347,9 @@ def bind_tables(settings: Settings) -> Tables:
         statistics=bound(CounterModel, settings.statistics_table),
         parameters=bound(ParameterModel, settings.parameters_table),
         sequences=bound(SequenceModel, settings.parameters_table),
+        devices=bound(DeviceModel, settings.devices_table),
+        profiles=bound(ProfileModel, settings.profiles_table),
+        telemetry=bound(TelemetryModel, settings.telemetry_table),
+        alarms=bound(AlarmModel, settings.alarms_table),
+        commands=bound(CommandModel, settings.commands_table),
     )

@@ -1,6 +1,7 @@
 """The node's DynamoDB tables: the registry (identifiers, prefixes, credentials) and the
 secondary node's business data (enterprises, applications, members, operation log,
-statistics, parameters)."""
+statistics, parameters) and the IoT management system's (devices, their profiles, telemetry,
+alarms, commands)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ BY_ENTERPRISE_INDEX = "byEnterprise"
 BY_STATUS_INDEX = "byStatus"
 BY_APPLICANT_INDEX = "byApplicant"
 BY_ACTOR_INDEX = "byActor"
+BY_DEVICE_INDEX = "byDevice"
 
 _STRING = dynamodb.AttributeType.STRING
+_NUMBER = dynamodb.AttributeType.NUMBER
 
 
 class Data(Construct):
@@ -89,6 +92,32 @@ class Data(Construct):
         # System parameters and sequences (the next enterprise prefix number).
         self.parameters = self._table("Parameters", "id")
 
+        # Devices by id (the IoT thing name), listed per enterprise.
+        self.devices = self._table("Devices", "device")
+        self._index(self.devices, BY_ENTERPRISE_INDEX, "enterprise", "device")
+
+        # Device profiles (typed telemetry metrics and alarm rules), per enterprise.
+        self.profiles = self._table("Profiles", "enterprise", sort_key="profile")
+
+        # One item per message, by device and time (epoch ms); points expire after the
+        # telemetry retention period (a system parameter).
+        self.telemetry = self._table(
+            "Telemetry",
+            "device",
+            sort_key="at",
+            sort_key_type=_NUMBER,
+            time_to_live_attribute="expires",
+        )
+
+        # Alarms raised by the profiles' rules, newest first per enterprise and per device.
+        self.alarms = self._table("Alarms", "alarm")
+        self._index(self.alarms, BY_ENTERPRISE_INDEX, "enterprise", "raised_at", _NUMBER)
+        self._index(self.alarms, BY_DEVICE_INDEX, "device", "raised_at", _NUMBER)
+
+        # Commands sent to devices and their outcome, per device; they expire like telemetry.
+        self.commands = self._table("Commands", "command", time_to_live_attribute="expires")
+        self._index(self.commands, BY_DEVICE_INDEX, "device", "sent_at", _NUMBER)
+
     @property
     def tables(self) -> dict[str, dynamodb.Table]:
         """Every table by the Settings attribute that names it."""
@@ -102,14 +131,25 @@ class Data(Construct):
             "operations_table": self.operations,
             "statistics_table": self.statistics,
             "parameters_table": self.parameters,
+            "devices_table": self.devices,
+            "profiles_table": self.profiles,
+            "telemetry_table": self.telemetry,
+            "alarms_table": self.alarms,
+            "commands_table": self.commands,
         }
 
     @staticmethod
-    def _index(table: dynamodb.Table, name: str, partition_key: str, sort_key: str) -> None:
+    def _index(
+        table: dynamodb.Table,
+        name: str,
+        partition_key: str,
+        sort_key: str,
+        sort_key_type: dynamodb.AttributeType = _STRING,
+    ) -> None:
         table.add_global_secondary_index(
             index_name=name,
             partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=_STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=sort_key_type),
             projection_type=dynamodb.ProjectionType.ALL,
         )
 
@@ -119,6 +159,7 @@ class Data(Construct):
         partition_key: str,
         *,
         sort_key: str | None = None,
+        sort_key_type: dynamodb.AttributeType = _STRING,
         stream: dynamodb.StreamViewType | None = None,
         time_to_live_attribute: str | None = None,
     ) -> dynamodb.Table:
@@ -126,7 +167,7 @@ class Data(Construct):
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=_STRING),
-            sort_key=dynamodb.Attribute(name=sort_key, type=_STRING) if sort_key else None,
+            sort_key=dynamodb.Attribute(name=sort_key, type=sort_key_type) if sort_key else None,
             time_to_live_attribute=time_to_live_attribute,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,

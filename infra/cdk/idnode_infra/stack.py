@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Stack, Stage, Validations
+from aws_cdk import (
+    Acknowledgment,
+    CfnOutput,
+    CfnResource,
+    Stack,
+    Stage,
+    Token,
+    Validations,
+)
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
@@ -14,10 +23,12 @@ from idnode_infra.api import Api
 from idnode_infra.auth import Auth
 from idnode_infra.data import Data
 from idnode_infra.deployment import Deployment
+from idnode_infra.devices import Devices, load_rules
 from idnode_infra.functions import Functions
 
 GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
 HANDLES_HANDLER = "idnode.handlers.handles.handler"
+DEVICE_EVENTS_HANDLER = "idnode.handlers.device_events.handler"
 # HTTP API accepts up to 10 MB; the product caps request bodies well below that.
 MAX_BODY_BYTES = 256 * 1024
 # What the GraphQL function does with people's accounts (platform and enterprise admins
@@ -37,6 +48,23 @@ PEOPLE_ACTIONS = (
 )
 # Checking that a person acting as platform admin or auditor has TOTP enrolled.
 MFA_CHECK_ACTIONS = ("cognito-idp:AdminGetUser",)
+# Registering and provisioning devices on IoT Core (things, certificates from CSRs, the device
+# policy) and retiring them.
+IOT_THING_ACTIONS = (
+    "iot:AttachThingPrincipal",
+    "iot:CreateThing",
+    "iot:DescribeThing",
+    "iot:DetachThingPrincipal",
+    "iot:UpdateThing",
+)
+IOT_CERTIFICATE_ACTIONS = (
+    "iot:AttachPolicy",
+    "iot:DeleteCertificate",
+    "iot:DetachPolicy",
+    "iot:UpdateCertificate",
+)
+# Controlling devices: desired state in their shadows, commands on their command topics.
+IOT_SHADOW_ACTIONS = ("iot:GetThingShadow", "iot:UpdateThingShadow")
 # The plugin name cdk-nag reports its AwsSolutions findings under.
 _NAG_PACK = "AwsSolutions"
 
@@ -63,6 +91,7 @@ class IdnodeStack(Stack):
             removal_policy=deployment.removal_policy,
             deletion_protection=deployment.deletion_protection,
         )
+        devices = Devices(self, "Devices", removal_policy=deployment.removal_policy)
         functions = Functions(
             self,
             "Functions",
@@ -81,6 +110,8 @@ class IdnodeStack(Stack):
                 settings.REQUIRE_MFA: "false" if deployment.local else "true",
                 # Local functions may run each invocation in a fresh worker: count at once.
                 settings.METER_FLUSH_SECONDS: "0" if deployment.local else "10",
+                settings.DEVICE_POLICY: devices.policy_name,
+                settings.DEAD_LETTER_QUEUE_URL: devices.dead_letters.queue_url,
             },
         )
         graphql_function = functions.add(
@@ -93,8 +124,15 @@ class IdnodeStack(Stack):
             handler=HANDLES_HANDLER,
             description="Handle REST API: resolution and identifier management",
         )
+        device_events_function = functions.add(
+            "DeviceEventsFunction",
+            handler=DEVICE_EVENTS_HANDLER,
+            description="Device telemetry, command answers and presence from the IoT topic rules",
+        )
+        devices.route(device_events_function, load_rules())
 
         self._grant(data, auth, graphql_function, handles_function)
+        self._grant_devices(data, devices, graphql_function, device_events_function)
 
         api = Api(
             self,
@@ -114,6 +152,8 @@ class IdnodeStack(Stack):
                 settings.table_output(attribute): table.table_name
                 for attribute, table in data.tables.items()
             },
+            "DevicePolicyName": devices.policy_name,
+            "DeadLetterQueueUrl": devices.dead_letters.queue_url,
             "NodePrefix": deployment.node_prefix,
             "Region": self.region,
         }
@@ -121,7 +161,12 @@ class IdnodeStack(Stack):
             CfnOutput(self, key, value=value)
 
         self._acknowledge_findings(
-            data=data, auth=auth, api=api, functions=(graphql_function, handles_function)
+            data=data,
+            auth=auth,
+            api=api,
+            functions=(graphql_function, handles_function, device_events_function),
+            graphql_function=graphql_function,
+            devices=devices,
         )
         # Validation plugins belong to the enclosing app (or stage); the checks run at synth
         # and interrupt it on any unacknowledged finding.
@@ -162,6 +207,45 @@ class IdnodeStack(Stack):
         for function in (graphql_function, handles_function):
             data.operations.grant(function, "dynamodb:PutItem")
 
+    def _grant_devices(
+        self,
+        data: Data,
+        devices: Devices,
+        graphql_function: lambda_.Function,
+        events_function: lambda_.Function,
+    ) -> None:
+        """People manage and control devices through GraphQL; the device-events function
+        processes what devices send. Telemetry is written by the latter only."""
+        for table in (data.devices, data.profiles, data.alarms, data.commands):
+            table.grant_read_write_data(graphql_function)
+        data.telemetry.grant_read_data(graphql_function)
+        iot_arn = f"arn:{self.partition}:iot:{self.region}:{self.account}"
+        statements = [
+            (IOT_THING_ACTIONS + IOT_SHADOW_ACTIONS, [f"{iot_arn}:thing/*"]),
+            (IOT_CERTIFICATE_ACTIONS, [f"{iot_arn}:cert/*"]),
+            (("iot:AttachPolicy", "iot:DetachPolicy"), [f"{iot_arn}:policy/{devices.policy_name}"]),
+            (("iot:Publish",), [f"{iot_arn}:topic/idnode/devices/*/commands/*"]),
+            # Neither takes a resource: certificates are created from a CSR, and the data
+            # endpoint is the account's.
+            (("iot:CreateCertificateFromCsr", "iot:DescribeEndpoint"), ["*"]),
+        ]
+        for actions, resources in statements:
+            graphql_function.add_to_role_policy(
+                iam.PolicyStatement(actions=list(actions), resources=resources)
+            )
+
+        # Telemetry, alarms and command answers; a first connection activates the device and
+        # updates its identifier's lifecycle value (logged, counted like any identifier change).
+        data.telemetry.grant(events_function, "dynamodb:PutItem")
+        data.devices.grant_read_write_data(events_function)
+        data.alarms.grant_read_write_data(events_function)
+        data.commands.grant(events_function, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        data.identifiers.grant_read_write_data(events_function)
+        for table in (data.profiles, data.parameters, data.prefixes, data.enterprises):
+            table.grant_read_data(events_function)
+        data.statistics.grant(events_function, "dynamodb:UpdateItem")
+        data.operations.grant(events_function, "dynamodb:PutItem")
+
     def _acknowledge_findings(
         self,
         *,
@@ -169,6 +253,8 @@ class IdnodeStack(Stack):
         auth: Auth,
         api: Api,
         functions: tuple[lambda_.Function, ...],
+        graphql_function: lambda_.Function,
+        devices: Devices,
     ) -> None:
         """Every accepted cdk-nag finding, each with the reason it is accepted."""
         for function in functions:
@@ -178,13 +264,16 @@ class IdnodeStack(Stack):
                 "Python 3.11 is pinned on purpose: the bundle's wheels are built for it and the "
                 "local cloud runs functions on the host's Python 3.11. Upgrade both together.",
             )
-            policy = function.role.node.find_child("DefaultPolicy") if function.role else None
+            # On the role: CDK moves statements beyond the inline policy's size limit into
+            # overflow managed policies under it, and the acknowledgements must follow them.
+            policy = function.role
             assert policy is not None
             _acknowledge(
                 policy,
                 "AwsSolutions-IAM5[Resource::*]",
                 "X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level "
-                "permissions; active tracing needs them on '*'.",
+                "permissions; active tracing needs them on '*'. So do IoT's "
+                "CreateCertificateFromCsr and DescribeEndpoint (GraphQL function).",
             )
             for table in (
                 data.identifiers,
@@ -192,6 +281,9 @@ class IdnodeStack(Stack):
                 data.enterprises,
                 data.applications,
                 data.operations,
+                data.devices,
+                data.alarms,
+                data.commands,
             ):
                 _acknowledge(
                     policy,
@@ -199,6 +291,36 @@ class IdnodeStack(Stack):
                     "Queries on the table's own global secondary indexes; the wildcard covers "
                     "only index names of this one table.",
                 )
+        _acknowledge(
+            devices.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the device rules and the device-events "
+            "function; nothing consumes it automatically, so it needs no dead letters of its own.",
+        )
+        graphql_role = graphql_function.role
+        assert graphql_role is not None
+        for resource, reason in (
+            (
+                "thing/*",
+                "Things are created per device at run time; the wildcard covers things "
+                "of this account and region only, and the device's enterprise is checked first.",
+            ),
+            (
+                "cert/*",
+                "Certificates are created from device CSRs at run time; ids are unknown "
+                "until then.",
+            ),
+            (
+                "topic/idnode/devices/*/commands/*",
+                "Commands go to any device's command topic; "
+                "the API authorises the caller for the device's enterprise before publishing.",
+            ),
+        ):
+            _acknowledge(
+                graphql_role,
+                f"AwsSolutions-IAM5[Resource::{self._nag_arn('iot')}:{resource}]",
+                reason,
+            )
         for route in api.http_api.node.children:
             if isinstance(route, apigwv2.HttpRoute):
                 _acknowledge(
@@ -222,6 +344,12 @@ class IdnodeStack(Stack):
             "the Plus plan's threat protection is billed per user; revisit before opening "
             "sign-up.",
         )
+
+    def _nag_arn(self, service: str) -> str:
+        """The start of an ARN of this account and region as cdk-nag prints it in findings."""
+        region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
+        return f"arn:<AWS::Partition>:{service}:{region}:{account}"
 
     def _logical_id(self, table: dynamodb.Table) -> str:
         resource = table.node.default_child

@@ -20,6 +20,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from idnode.api.graphql.devices import DevicesMutation, DevicesQuery
 from idnode.api.graphql.figures import FiguresQuery
 from idnode.api.graphql.onboarding import OnboardingMutation, OnboardingQuery
 from idnode.api.graphql.oplog import OperationLogQuery
@@ -42,10 +43,12 @@ Query = merge_types(
         OperationLogQuery,
         FiguresQuery,
         ParametersQuery,
+        DevicesQuery,
     ),
 )
 Mutation = merge_types(
-    "Mutation", (RegistryMutation, OnboardingMutation, PeopleMutation, ParametersMutation)
+    "Mutation",
+    (RegistryMutation, OnboardingMutation, PeopleMutation, ParametersMutation, DevicesMutation),
 )
 
 
