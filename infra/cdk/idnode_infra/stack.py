@@ -60,6 +60,7 @@ IOT_THING_ACTIONS = (
 IOT_CERTIFICATE_ACTIONS = (
     "iot:AttachPolicy",
     "iot:DeleteCertificate",
+    "iot:DescribeCertificate",
     "iot:DetachPolicy",
     "iot:UpdateCertificate",
 )
