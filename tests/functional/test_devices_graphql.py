@@ -243,11 +243,11 @@ def test_profiles_defined_read_listed_and_updated(api: GraphQLApi, issuer: Token
 INVALID_PROFILES: list[tuple[dict[str, Any], str]] = [
     (
         {"alarmRules": [{**PROFILE_INPUT["alarmRules"][0], "metric": "pressure"}]},
-        "alarm_rules[0].metric",
+        "alarmRules[0].metric",
     ),
     (
         {"alarmRules": [{**PROFILE_INPUT["alarmRules"][0], "metric": "running"}]},
-        "alarm_rules[0].metric",
+        "alarmRules[0].metric",
     ),
     (
         {"metrics": [{"name": "temperature", "type": "NUMBER", "minimum": 5, "maximum": 1}]},

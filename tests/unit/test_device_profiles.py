@@ -128,8 +128,8 @@ INVALID = [
     pytest.param(
         {"metrics": _metric(maximum=1e300)}, "metrics[0].maximum: 1e+300", id="huge-maximum"
     ),
-    pytest.param({"rules": _rule(threshold=1e-300)}, "alarm_rules[0].threshold: 1e-300", id="tiny"),
-    pytest.param({"rules": _rule(threshold=10**400)}, "alarm_rules[0].threshold: 1000", id="huge"),
+    pytest.param({"rules": _rule(threshold=1e-300)}, "alarmRules[0].threshold: 1e-300", id="tiny"),
+    pytest.param({"rules": _rule(threshold=10**400)}, "alarmRules[0].threshold: 1000", id="huge"),
     pytest.param(
         {"metrics": _metric(minimum=True)}, "metrics[0].minimum: True", id="boolean-minimum"
     ),
@@ -147,53 +147,53 @@ INVALID = [
                 AlarmRule(f"r{i}", "rpm", Comparison.GT, 1.0, 0, Severity.MINOR) for i in range(21)
             ]
         },
-        "alarm_rules: 21 given",
+        "alarmRules: 21 given",
         id="too-many-rules",
     ),
-    pytest.param({"rules": _rule(name="over heat")}, "alarm_rules[0].name: 'over heat'", id="rn"),
+    pytest.param({"rules": _rule(name="over heat")}, "alarmRules[0].name: 'over heat'", id="rn"),
     pytest.param(
         {"rules": [OVERHEAT, replace(OVERHEAT, metric="rpm")]},
-        "alarm_rules[1].name: 'overheat' is defined twice",
+        "alarmRules[1].name: 'overheat' is defined twice",
         id="duplicate-rule",
     ),
     pytest.param(
         {"rules": _rule(metric="pressure")},
-        "alarm_rules[0].metric: 'pressure' is not a metric of the profile",
+        "alarmRules[0].metric: 'pressure' is not a metric of the profile",
         id="unknown-metric",
     ),
     pytest.param(
         {"rules": _rule(metric="running")},
-        "alarm_rules[0].metric: 'running' is a boolean metric",
+        "alarmRules[0].metric: 'running' is a boolean metric",
         id="boolean-metric",
     ),
     pytest.param(
-        {"rules": _rule(threshold=math.nan)}, "alarm_rules[0].threshold: nan", id="nan-threshold"
+        {"rules": _rule(threshold=math.nan)}, "alarmRules[0].threshold: nan", id="nan-threshold"
     ),
     pytest.param(
         {"rules": _rule(threshold=-math.inf)},
-        "alarm_rules[0].threshold: -inf",
+        "alarmRules[0].threshold: -inf",
         id="inf-threshold",
     ),
     pytest.param(
         {"rules": _rule(duration_seconds=-1)},
-        "alarm_rules[0].duration_seconds: -1 must be between 0 and 86400",
+        "alarmRules[0].durationSeconds: -1 must be between 0 and 86400",
         id="negative-duration",
     ),
     pytest.param(
         {"rules": _rule(duration_seconds=86_401)},
-        "alarm_rules[0].duration_seconds: 86401",
+        "alarmRules[0].durationSeconds: 86401",
         id="long-duration",
     ),
     pytest.param(
         {"rules": _rule(duration_seconds=1.5)},
-        "alarm_rules[0].duration_seconds: 1.5 is not a whole number",
+        "alarmRules[0].durationSeconds: 1.5 is not a whole number",
         id="fractional-duration",
     ),
     pytest.param(
-        {"rules": _rule(comparison=">")}, "alarm_rules[0].comparison: '>'", id="raw-comparison"
+        {"rules": _rule(comparison=">")}, "alarmRules[0].comparison: '>'", id="raw-comparison"
     ),
     pytest.param(
-        {"rules": _rule(severity="major")}, "alarm_rules[0].severity: 'major'", id="raw-severity"
+        {"rules": _rule(severity="major")}, "alarmRules[0].severity: 'major'", id="raw-severity"
     ),
 ]
 

@@ -228,10 +228,10 @@ def _check_rule(where: str, rule: AlarmRule, metrics: Mapping[str, Metric]) -> N
     _check_number(f"{where}.threshold", rule.threshold)
     duration = rule.duration_seconds
     if isinstance(duration, bool) or not isinstance(duration, int):
-        raise InvalidValueError(f"{where}.duration_seconds: {duration!r} is not a whole number")
+        raise InvalidValueError(f"{where}.durationSeconds: {duration!r} is not a whole number")
     if not 0 <= duration <= MAX_DURATION_SECONDS:
         raise InvalidValueError(
-            f"{where}.duration_seconds: {duration} must be between 0 and {MAX_DURATION_SECONDS}"
+            f"{where}.durationSeconds: {duration} must be between 0 and {MAX_DURATION_SECONDS}"
         )
 
 
@@ -269,11 +269,11 @@ def build_profile(
         by_name[metric.name] = metric
     if len(alarm_rules) > MAX_ALARM_RULES:
         raise InvalidValueError(
-            f"alarm_rules: {len(alarm_rules)} given, a profile has at most {MAX_ALARM_RULES}"
+            f"alarmRules: {len(alarm_rules)} given, a profile has at most {MAX_ALARM_RULES}"
         )
     rule_names: set[str] = set()
     for position, rule in enumerate(alarm_rules):
-        where = f"alarm_rules[{position}]"
+        where = f"alarmRules[{position}]"
         _check_rule(where, rule, by_name)
         if rule.name in rule_names:
             raise InvalidValueError(f"{where}.name: {rule.name!r} is defined twice")
