@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from idnode.adapters.tokens import TokenVerifier
 from idnode.domain.credentials import AdminCredential, hash_secret
@@ -53,7 +53,7 @@ def settings(**overrides: object) -> Settings:
         user_pool_client_id=CLIENT_ID,
         graphiql=False,
     )
-    return Settings(**{**base.__dict__, **overrides}) if overrides else base
+    return replace(base, **overrides)  # type: ignore[arg-type]
 
 
 def build_test_node(issuer: TokenIssuer, node_settings: Settings | None = None) -> Node:

@@ -45,9 +45,7 @@ def compact(document: Any) -> bytes:
 
 def test_every_rule_has_a_sample_and_routes_on_a_kind() -> None:
     assert [r.definition["name"] for r in RULES] == [r.name for r in RULES]
-    assert sorted(p.name for p in SAMPLES) == sorted(
-        p.name for p in RULES_DIRECTORY.glob("*.json")
-    )
+    assert sorted(p.name for p in SAMPLES) == sorted(p.name for p in RULES_DIRECTORY.glob("*.json"))
     assert {r.columns[0].name for r in RULES} == {"kind"}
 
 
@@ -57,7 +55,9 @@ def test_each_sample_event_is_what_its_rule_makes_of_its_message(sample: Path) -
     message, expected = document["message"], document["event"]
     # The receive time is the rules engine's: fixed to the sample's where the event shows it.
     now = expected.get("receivedAt", NOW)
-    produced = events(RULES, message["topic"], message["clientId"], compact(message["payload"]), now)
+    produced = events(
+        RULES, message["topic"], message["clientId"], compact(message["payload"]), now
+    )
     [(matched, event)] = produced
     assert matched.definition == json.loads((RULES_DIRECTORY / sample.name).read_text())
     assert event == expected
