@@ -225,15 +225,16 @@ def telemetry(
     return site.publish_one(telemetry_topic(device.id), payload(document), client_id=device.id)
 
 
-def lifecycle(site: Site, client_id: str, event_type: str, at: int) -> Delivery:
-    """IoT Core's own message about a client connecting or disconnecting."""
+def lifecycle(site: Site, client_id: str, event_type: str, at: int, version: int = 0) -> Delivery:
+    """IoT Core's own message about a client connecting or disconnecting: `version` numbers
+    the client's connections (a disconnection carries its connection's)."""
     document: dict[str, Any] = {
         "clientId": client_id,
         "timestamp": at,
         "eventType": event_type,
         "sessionIdentifier": "00000000-0000-0000-0000-000000000000",
         "principalIdentifier": "12345678901234567890123456789012",
-        "versionNumber": 0,
+        "versionNumber": version,
     }
     if event_type == "connected":
         document["ipAddress"] = "192.0.2.10"
@@ -429,6 +430,7 @@ def test_presence_in_order_and_the_first_connection_activates(site: Site, pump: 
         "clientId": pump.id,
         "eventType": "connected",
         "timestamp": T0,
+        "versionNumber": 0,
     }
     assert connected.reply == reply("stored", "presence")
     device = site.device(pump.id)
@@ -441,14 +443,19 @@ def test_presence_in_order_and_the_first_connection_activates(site: Site, pump: 
     assert lifecycle(site, pump.id, "disconnected", T0 + 60 * SECOND).reply == reply(
         "stored", "presence"
     )
-    # The connection event of a session before it, delivered late, changes nothing.
+    # The connection event of that session, delivered again late, changes nothing.
     assert lifecycle(site, pump.id, "connected", T0 + 30 * SECOND).reply == reply(
         "ignored", "presence", "stale"
     )
     device = site.device(pump.id)
     assert (device.connected, device.connectivity_at) == (False, T0 + 60 * SECOND)
 
-    assert lifecycle(site, pump.id, "connected", T0 + 90 * SECOND).reply["outcome"] == "stored"
+    assert lifecycle(site, pump.id, "connected", T0 + 90 * SECOND, 1).reply["outcome"] == "stored"
+    # Reconnecting with the same client id drops the old session: its disconnection may come
+    # later, even with a later time, and must not hide the new connection.
+    assert lifecycle(site, pump.id, "connected", T0 + 95 * SECOND, 2).reply["outcome"] == "stored"
+    late = lifecycle(site, pump.id, "disconnected", T0 + 96 * SECOND, 1)
+    assert late.reply == reply("ignored", "presence", "stale")
     device = site.device(pump.id)
     assert (device.connected, device.state) == (True, LifecycleState.ACTIVE)
 

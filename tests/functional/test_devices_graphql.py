@@ -170,7 +170,13 @@ def send_telemetry(node: Node, device_id: str, at: int, values: dict[str, Any]) 
 
 def connect(node: Node, device_id: str) -> None:
     node.telemetry.presence(
-        {"kind": "presence", "clientId": device_id, "eventType": "connected", "timestamp": now_ms()}
+        {
+            "kind": "presence",
+            "clientId": device_id,
+            "eventType": "connected",
+            "timestamp": now_ms(),
+            "versionNumber": 1,
+        }
     )
 
 

@@ -358,6 +358,15 @@ def command_subscription(device: str) -> str:
     return f"{TOPIC_ROOT}/{device}/commands/+"
 
 
+def presence_sequence(version: int, connected: bool) -> int:
+    """Where a presence event stands among a client's others. IoT Core numbers each connection
+    of a client id (its disconnection carries the same number) and may deliver the events out of
+    order, or with clocks that disagree: a reconnection's old session is dropped (reason
+    DUPLICATE_CLIENTID) possibly after the new one connected. Ordering by (version,
+    disconnected after connected) keeps the newest session's state."""
+    return version * 2 + (0 if connected else 1)
+
+
 def telemetry_topic(device: str) -> str:
     return f"{TOPIC_ROOT}/{device}/telemetry"
 

@@ -30,6 +30,7 @@ from idnode.domain.devices import (
     LifecycleState,
     RuleState,
     is_device_id,
+    presence_sequence,
 )
 from idnode.domain.errors import ConcurrentUpdateError, InvalidValueError, NotFoundError
 from idnode.domain.parameters import Parameters
@@ -69,7 +70,9 @@ class DeviceRecords(Protocol):
     def record_latest(
         self, device_id: str, values: Mapping[str, float | int | bool], at: int
     ) -> bool: ...
-    def record_connectivity(self, device_id: str, connected: bool, at: int) -> bool: ...
+    def record_connectivity(
+        self, device_id: str, connected: bool, at: int, *, sequence: int
+    ) -> bool: ...
     def record_alarm_states(
         self, device_id: str, states: Mapping[str, RuleState], *, expected_version: int
     ) -> bool: ...
@@ -141,6 +144,11 @@ def _transitions(
         if transition is not None:
             transitions.append((rule, state, after, value, transition))
     return changed, transitions
+
+
+def _whole(value: object) -> bool:
+    """A JSON integer (a boolean is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class TelemetryService:
@@ -223,28 +231,31 @@ class TelemetryService:
             return self._reject(RESPONSE, event, device, refused)
 
     def presence(self, event: Mapping[str, Any]) -> Outcome:
-        """A client connected or disconnected: `{"clientId", "eventType", "timestamp"}`. Clients
-        that are not devices (or not this node's) are ignored."""
+        """A client connected or disconnected: `{"clientId", "eventType", "timestamp",
+        "versionNumber"}`. Clients that are not devices (or not this node's) are ignored."""
         client = event.get("clientId")
         event_type = event.get("eventType")
         connected = PRESENCE_EVENTS.get(event_type) if isinstance(event_type, str) else None
         at = event.get("timestamp")
+        version = event.get("versionNumber")
         if (
             not isinstance(client, str)
             or connected is None
-            or isinstance(at, bool)
-            or not isinstance(at, int)
+            or not _whole(at)
+            or not _whole(version)
         ):
             refused = _Refused(
                 RejectionReason.MALFORMED,
-                "a presence event has a clientId, an eventType (connected or disconnected) and "
-                "a timestamp in epoch milliseconds",
+                "a presence event has a clientId, an eventType (connected or disconnected), "
+                "a timestamp in epoch milliseconds and a versionNumber",
             )
             return self._reject(PRESENCE, event, None, refused)
+        assert isinstance(at, int) and isinstance(version, int)
         device = self._devices.get(client) if is_device_id(client) else None
         if device is None:
             return Outcome("ignored", reason=NOT_A_DEVICE)
-        if not self._devices.record_connectivity(device.id, connected, at):
+        sequence = presence_sequence(version, connected)
+        if not self._devices.record_connectivity(device.id, connected, at, sequence=sequence):
             return Outcome("ignored", reason=STALE)
         if connected and device.state is LifecycleState.PROVISIONED:
             self._on_connect(device.id, at)
