@@ -24,7 +24,7 @@ from idnode.api.graphql.errors import (
     QuotaExceededError,
     typed_errors,
 )
-from idnode.api.graphql.types import PageInfo
+from idnode.api.graphql.types import Connection, connection
 from idnode.domain import alarms as domain_alarms
 from idnode.domain import commands as domain_commands
 from idnode.domain import devices as domain
@@ -34,7 +34,6 @@ from idnode.domain.commands import DEFAULT_TIMEOUT_SECONDS, CommandStatus
 from idnode.domain.devices import Comparison, LifecycleState, MetricType, Severity
 from idnode.services.devices import DeviceService, Provisioned
 from idnode.services.telemetry import TelemetryService
-from idnode.store.pages import Page
 
 DEFAULT_PAGE = 50
 
@@ -103,10 +102,6 @@ def _epoch_ms(at: datetime) -> int:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return (at - _EPOCH) // _MILLISECOND
-
-
-def _page_info(page: Page[Any]) -> PageInfo:
-    return PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor)
 
 
 # Profiles
@@ -189,28 +184,6 @@ class DeviceProfile:
         )
 
 
-@strawberry.type
-class DeviceProfileEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: DeviceProfile
-
-
-@strawberry.type(description="A page of an enterprise's device profiles, by name.")
-class DeviceProfileConnection:
-    edges: list[DeviceProfileEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[domain.DeviceProfile]) -> DeviceProfileConnection:
-        return cls(
-            edges=[
-                DeviceProfileEdge(cursor=cursor, node=DeviceProfile.of(item))
-                for item, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=_page_info(page),
-        )
-
-
 @strawberry.input
 class MetricInput:
     name: str = strawberry.field(description="A letter, then letters, digits or _ (64 at most).")
@@ -281,7 +254,7 @@ DeviceProfileResult = Annotated[
     strawberry.union("DeviceProfileResult"),
 ]
 DeviceProfilesResult = Annotated[
-    DeviceProfileConnection
+    Connection[DeviceProfile]
     | InvalidInputError
     | NotFoundError
     | AuthenticationError
@@ -352,28 +325,6 @@ class Command:
         )
 
 
-@strawberry.type
-class CommandEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: Command
-
-
-@strawberry.type(description="A page of a device's commands, newest first.")
-class CommandConnection:
-    edges: list[CommandEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[domain_commands.Command]) -> CommandConnection:
-        return cls(
-            edges=[
-                CommandEdge(cursor=cursor, node=Command.of(item))
-                for item, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=_page_info(page),
-        )
-
-
 @strawberry.type(
     description="An alarm a rule raised on a device: raised once per excursion, acknowledged "
     "by a person, cleared when the condition stops holding."
@@ -419,28 +370,6 @@ class Alarm:
         )
 
 
-@strawberry.type
-class AlarmEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: Alarm
-
-
-@strawberry.type(description="A page of alarms, newest first.")
-class AlarmConnection:
-    edges: list[AlarmEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[domain_alarms.Alarm]) -> AlarmConnection:
-        return cls(
-            edges=[
-                AlarmEdge(cursor=cursor, node=Alarm.of(item))
-                for item, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=_page_info(page),
-        )
-
-
 @strawberry.input(description="Which alarms to list; every field given must match.")
 class AlarmFilter:
     enterprise: str | None = strawberry.field(
@@ -471,7 +400,7 @@ CommandResult = Annotated[
     strawberry.union("CommandResult"),
 ]
 CommandsResult = Annotated[
-    CommandConnection
+    Connection[Command]
     | InvalidInputError
     | NotFoundError
     | AuthenticationError
@@ -489,7 +418,11 @@ AlarmResult = Annotated[
     strawberry.union("AlarmResult"),
 ]
 AlarmsResult = Annotated[
-    AlarmConnection | InvalidInputError | NotFoundError | AuthenticationError | NotAuthorisedError,
+    Connection[Alarm]
+    | InvalidInputError
+    | NotFoundError
+    | AuthenticationError
+    | NotAuthorisedError,
     strawberry.union("AlarmsResult"),
 ]
 
@@ -585,7 +518,7 @@ class Device:
         page = _devices(info).commands(
             info.context.principal, str(self.id), first=first, cursor=after
         )
-        return CommandConnection.of(page)
+        return connection(page, Command.of)
 
     @strawberry.field(description="Its alarms, newest first.")
     @typed_errors
@@ -605,7 +538,7 @@ class Device:
             first=first,
             cursor=after,
         )
-        return AlarmConnection.of(page)
+        return connection(page, Alarm.of)
 
     @classmethod
     def of(cls, device: domain.Device) -> Device:
@@ -629,32 +562,6 @@ class Device:
             updated_at=_time(device.updated_at),
             version=device.version,
             topics=DeviceTopics.of(device.id),
-        )
-
-
-@strawberry.type
-class DeviceEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: Device
-
-
-@strawberry.type(
-    description="A page of devices. Filters other than the enterprise are applied to what "
-    "each page reads, so a page may hold fewer devices than asked for and still have a next "
-    "one: follow `pageInfo.endCursor` until `hasNextPage` is false."
-)
-class DeviceConnection:
-    edges: list[DeviceEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[domain.Device]) -> DeviceConnection:
-        return cls(
-            edges=[
-                DeviceEdge(cursor=cursor, node=Device.of(item))
-                for item, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=_page_info(page),
         )
 
 
@@ -726,7 +633,11 @@ DeviceResult = Annotated[
     strawberry.union("DeviceResult"),
 ]
 DevicesResult = Annotated[
-    DeviceConnection | InvalidInputError | NotFoundError | AuthenticationError | NotAuthorisedError,
+    Connection[Device]
+    | InvalidInputError
+    | NotFoundError
+    | AuthenticationError
+    | NotAuthorisedError,
     strawberry.union("DevicesResult"),
 ]
 DeviceCountsResult = Annotated[
@@ -827,7 +738,7 @@ class DevicesQuery:
         page = _devices(info).profiles(
             info.context.principal, enterprise, first=first, cursor=after
         )
-        return DeviceProfileConnection.of(page)
+        return connection(page, DeviceProfile.of)
 
     @strawberry.field(description="A device, by its id.")
     @typed_errors
@@ -836,7 +747,9 @@ class DevicesQuery:
 
     @strawberry.field(
         description="Devices you may see: enterprise people their enterprise's; platform "
-        "admins and auditors any enterprise's, or all."
+        "admins and auditors any enterprise's, or all. Filters other than the enterprise are "
+        "applied to what each page reads, so a page may hold fewer devices than asked for and "
+        "still have a next one: follow `pageInfo.endCursor` until `hasNextPage` is false."
     )
     @typed_errors
     async def devices(
@@ -856,7 +769,7 @@ class DevicesQuery:
             first=first,
             cursor=after,
         )
-        return DeviceConnection.of(page)
+        return connection(page, Device.of)
 
     @strawberry.field(
         description="How many devices are in each lifecycle state: of one enterprise, or (for "
@@ -931,7 +844,7 @@ class DevicesQuery:
             first=first,
             cursor=after,
         )
-        return AlarmConnection.of(page)
+        return connection(page, Alarm.of)
 
     @strawberry.field(description="A command, by its id, with the device's answer if any.")
     @typed_errors

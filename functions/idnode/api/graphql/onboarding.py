@@ -18,7 +18,7 @@ from idnode.api.graphql.errors import (
     QuotaExceededError,
     typed_errors,
 )
-from idnode.api.graphql.types import PageInfo
+from idnode.api.graphql.types import Connection, connection
 from idnode.domain import enterprises as domain
 from idnode.domain.enterprises import (
     ApplicationKind,
@@ -27,7 +27,6 @@ from idnode.domain.enterprises import (
     Hosting,
 )
 from idnode.services.onboarding import OnboardingService
-from idnode.store.pages import Page
 
 DEFAULT_PAGE = 50
 
@@ -133,24 +132,6 @@ class ApplicationEdge:
     node: Application
 
 
-@strawberry.type(description="A page of applications, in order of submission.")
-class ApplicationConnection:
-    edges: list[ApplicationEdge]
-    page_info: PageInfo
-
-    @classmethod
-    def of(cls, page: Page[domain.Application]) -> ApplicationConnection:
-        return cls(
-            edges=[
-                ApplicationEdge(cursor=cursor, node=Application.of(item))
-                for item, cursor in zip(page.items, page.cursors, strict=True)
-            ],
-            page_info=PageInfo(
-                has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor
-            ),
-        )
-
-
 ApplicationResult = Annotated[
     Application
     | InvalidInputError
@@ -163,7 +144,7 @@ ApplicationResult = Annotated[
     strawberry.union("ApplicationResult"),
 ]
 ApplicationsResult = Annotated[
-    ApplicationConnection
+    Connection[Application]
     | InvalidInputError
     | NotFoundError
     | AuthenticationError
@@ -190,7 +171,7 @@ class Enterprise:
         self, info: Info, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> ApplicationsResult:
         page = _onboarding(info).history(info.context.principal, str(self.id), first, after)
-        return ApplicationConnection.of(page)
+        return connection(page, Application.of)
 
     @classmethod
     def of(cls, enterprise: domain.Enterprise) -> Enterprise:
@@ -291,7 +272,7 @@ class OnboardingQuery:
         after: str | None = None,
     ) -> ApplicationsResult:
         page = _onboarding(info).list(info.context.principal, status, first, after)
-        return ApplicationConnection.of(page)
+        return connection(page, Application.of)
 
     @strawberry.field(description="An onboarded enterprise, by its USCC.")
     @typed_errors

@@ -17,11 +17,10 @@ from idnode.api.graphql.errors import (
     NotFoundError,
     typed_errors,
 )
-from idnode.api.graphql.types import PageInfo
+from idnode.api.graphql.types import Connection, connection
 from idnode.domain.credentials import AdminCredential, parse_identity
 from idnode.domain.people import Person, role_names
 from idnode.services.people import IssuedSecret, PeopleService
-from idnode.store.pages import Page
 
 DEFAULT_PAGE = 50
 
@@ -60,18 +59,6 @@ class User:
         )
 
 
-@strawberry.type
-class UserEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: User
-
-
-@strawberry.type(description="A page of people.")
-class UserConnection:
-    edges: list[UserEdge]
-    page_info: PageInfo
-
-
 @strawberry.type(
     description="An admin identity (`index:handle`) with which an enterprise system writes "
     "through the Handle REST API, within its prefixes and the records' HS_ADMIN values."
@@ -93,18 +80,6 @@ class AdminIdentity:
             prefixes=sorted(credential.prefixes),
             enabled=credential.enabled,
         )
-
-
-@strawberry.type
-class AdminIdentityEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: AdminIdentity
-
-
-@strawberry.type(description="A page of admin identities.")
-class AdminIdentityConnection:
-    edges: list[AdminIdentityEdge]
-    page_info: PageInfo
 
 
 @strawberry.type(
@@ -139,7 +114,7 @@ class CreateUserInput:
 
 
 UsersResult = Annotated[
-    UserConnection | InvalidInputError | AuthenticationError | NotAuthorisedError,
+    Connection[User] | InvalidInputError | AuthenticationError | NotAuthorisedError,
     strawberry.union("UsersResult"),
 ]
 UserResult = Annotated[
@@ -156,7 +131,7 @@ UserChangeResult = Annotated[
     strawberry.union("UserChangeResult"),
 ]
 AdminIdentitiesResult = Annotated[
-    AdminIdentityConnection | InvalidInputError | AuthenticationError | NotAuthorisedError,
+    Connection[AdminIdentity] | InvalidInputError | AuthenticationError | NotAuthorisedError,
     strawberry.union("AdminIdentitiesResult"),
 ]
 AdminIdentityResult = Annotated[
@@ -179,26 +154,6 @@ def _people(info: Info) -> PeopleService:
     return service
 
 
-def _users(page: Page[Person]) -> UserConnection:
-    return UserConnection(
-        edges=[
-            UserEdge(cursor=cursor, node=User.of(person))
-            for person, cursor in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
-    )
-
-
-def _identities(page: Page[AdminCredential]) -> AdminIdentityConnection:
-    return AdminIdentityConnection(
-        edges=[
-            AdminIdentityEdge(cursor=cursor, node=AdminIdentity.of(credential))
-            for credential, cursor in zip(page.items, page.cursors, strict=True)
-        ],
-        page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
-    )
-
-
 @strawberry.type
 class PeopleQuery:
     @strawberry.field(
@@ -214,7 +169,7 @@ class PeopleQuery:
         after: str | None = None,
     ) -> UsersResult:
         page = _people(info).users(info.context.principal, enterprise, first, after)
-        return _users(page)
+        return connection(page, User.of)
 
     @strawberry.field(description="One person, with their second-factor enrolment.")
     @typed_errors
@@ -234,7 +189,7 @@ class PeopleQuery:
         after: str | None = None,
     ) -> AdminIdentitiesResult:
         page = _people(info).admin_identities(info.context.principal, enterprise, first, after)
-        return _identities(page)
+        return connection(page, AdminIdentity.of)
 
 
 @strawberry.type

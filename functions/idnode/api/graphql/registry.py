@@ -18,15 +18,14 @@ from idnode.api.graphql.errors import (
     typed_errors,
 )
 from idnode.api.graphql.types import (
+    Connection,
     DeletedIdentifier,
     Identifier,
-    IdentifierConnection,
-    IdentifierEdge,
-    PageInfo,
     RegisterIdentifierInput,
     UpdateIdentifierInput,
     ValueInput,
     Viewer,
+    connection,
 )
 from idnode.domain.handles import Handle
 from idnode.domain.records import MAX_VALUES
@@ -39,7 +38,7 @@ ResolveResult = Annotated[
     strawberry.union("ResolveResult"),
 ]
 IdentifiersResult = Annotated[
-    IdentifierConnection | InvalidInputError | AuthenticationError | NotAuthorisedError,
+    Connection[Identifier] | InvalidInputError | AuthenticationError | NotAuthorisedError,
     strawberry.union("IdentifiersResult"),
 ]
 WriteResult = Annotated[
@@ -114,16 +113,7 @@ class RegistryQuery:
         self, info: Info, prefix: str, first: int = DEFAULT_PAGE, after: str | None = None
     ) -> IdentifiersResult:
         page = info.context.node.registry.list(prefix, info.context.principal, first, after)
-        edges = [
-            IdentifierEdge(cursor=cursor, node=Identifier.of(record))
-            for record, cursor in zip(page.items, page.cursors, strict=True)
-        ]
-        return IdentifierConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor
-            ),
-        )
+        return connection(page, Identifier.of)
 
 
 @strawberry.type

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 
 from idnode.domain.records import Record
 from idnode.domain.values import DataFormat, Value
+from idnode.store.pages import Page
 
 ValueFormat = strawberry.enum(
     DataFormat,
@@ -95,16 +97,38 @@ class PageInfo:
     end_cursor: str | None
 
 
+Node = TypeVar("Node")
+Item = TypeVar("Item")
+
+
 @strawberry.type
-class IdentifierEdge:
+class Edge(Generic[Node]):
+    """`Edge[Device]` is the schema's `DeviceEdge`."""
+
     cursor: str = strawberry.field(description="Pass as `after` to continue after this node.")
-    node: Identifier
+    node: Node
 
 
-@strawberry.type(description="A page of identifiers under one prefix, in key order.")
-class IdentifierConnection:
-    edges: list[IdentifierEdge]
+@strawberry.type(
+    description="A page of a listing: its items with the cursor after each, and whether more "
+    "follow (`pageInfo.endCursor` is where the next page starts)."
+)
+class Connection(Generic[Node]):
+    """`Connection[Device]` is the schema's `DeviceConnection`."""
+
+    edges: list[Edge[Node]]
     page_info: PageInfo
+
+
+def connection(page: Page[Item], node: Callable[[Item], Node]) -> Connection[Node]:
+    """A stored page as the schema's connection, each item shown by `node`."""
+    return Connection(
+        edges=[
+            Edge(cursor=cursor, node=node(item))
+            for item, cursor in zip(page.items, page.cursors, strict=True)
+        ],
+        page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
+    )
 
 
 @strawberry.type(description="Who the caller is, as the node sees it.")
