@@ -5,8 +5,6 @@ are conditioned on the status they start from."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition
@@ -14,7 +12,7 @@ from pynamodb.expressions.condition import Condition
 from idnode.domain.alarms import Alarm, AlarmStatus
 from idnode.domain.devices import Comparison, Severity
 from idnode.store.device_models import BY_DEVICE, BY_ENTERPRISE, AlarmModel
-from idnode.store.listings import KeyShape, all_of, read_page, start_key
+from idnode.store.listings import KeyShape, all_of, querying, read_page, scanning, start_key
 from idnode.store.pages import Page
 
 _TABLE_KEY = {"alarm": "S"}
@@ -73,29 +71,11 @@ class AlarmRepository:
             name = "device" if device is not None else "enterprise"
             shape = _DEVICE_KEY if device is not None else _ENTERPRISE_KEY
             start = start_key(scope, cursor, shape, {name: partition})
-
-            def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-                results = model.query(
-                    partition,
-                    index_name=index,
-                    filter_condition=filters,
-                    scan_index_forward=False,
-                    last_evaluated_key=key,
-                    page_size=limit,
-                )
-                page: Mapping[str, Any] = next(results.page_iter)
-                return page
-
+            request = querying(model, partition, index=index, filters=filters, newest_first=True)
         else:
             shape = _TABLE_KEY
             start = start_key(scope, cursor, shape)
-
-            def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-                results = model.scan(
-                    filter_condition=filters, last_evaluated_key=key, page_size=limit
-                )
-                page: Mapping[str, Any] = next(results.page_iter)
-                return page
+            request = scanning(model, filters=filters)
 
         return read_page(
             request,

@@ -4,9 +4,7 @@ duplicate or foreign response changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
@@ -14,7 +12,7 @@ from pynamodb.expressions.update import Action
 from idnode.domain.commands import Command, CommandResponse, CommandStatus
 from idnode.domain.errors import InvalidStateError
 from idnode.store.device_models import BY_DEVICE, CommandModel
-from idnode.store.listings import read_page, start_key
+from idnode.store.listings import querying, read_page, start_key
 from idnode.store.pages import Page
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -82,19 +80,8 @@ class CommandRepository:
         model = self._model
         scope = f"commands:{device}"
 
-        def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-            results = model.query(
-                device,
-                index_name=BY_DEVICE,
-                scan_index_forward=False,
-                last_evaluated_key=key,
-                page_size=limit,
-            )
-            page: Mapping[str, Any] = next(results.page_iter)
-            return page
-
         return read_page(
-            request,
+            querying(model, device, index=BY_DEVICE, newest_first=True),
             lambda raw: _command(model.from_raw_data(raw)),
             scope=scope,
             first=first,

@@ -22,7 +22,7 @@ from pynamodb.expressions.update import Action
 from idnode.domain.devices import Device, LatestValue, LifecycleState, RuleState
 from idnode.domain.errors import ConcurrentUpdateError, InvalidStateError
 from idnode.store.device_models import BY_ENTERPRISE, DeviceModel
-from idnode.store.listings import all_of, read_page, start_key
+from idnode.store.listings import all_of, querying, read_page, scanning, start_key
 from idnode.store.pages import Page
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -139,28 +139,11 @@ class DeviceRepository:
         if enterprise is not None:
             shape = _ENTERPRISE_KEY
             start = start_key(scope, cursor, shape, {"enterprise": enterprise})
-
-            def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-                results = model.query(
-                    enterprise,
-                    index_name=BY_ENTERPRISE,
-                    filter_condition=filters,
-                    last_evaluated_key=key,
-                    page_size=limit,
-                )
-                page: Mapping[str, Any] = next(results.page_iter)
-                return page
-
+            request = querying(model, enterprise, index=BY_ENTERPRISE, filters=filters)
         else:
             shape = _TABLE_KEY
             start = start_key(scope, cursor, shape)
-
-            def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-                results = model.scan(
-                    filter_condition=filters, last_evaluated_key=key, page_size=limit
-                )
-                page: Mapping[str, Any] = next(results.page_iter)
-                return page
+            request = scanning(model, filters=filters)
 
         return read_page(
             request,

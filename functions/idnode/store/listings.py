@@ -31,6 +31,42 @@ _FOREIGN_CURSOR = "the cursor does not belong to this listing"
 _NUMBER = re.compile(r"-?\d{1,38}(\.\d{1,38})?")
 
 
+def querying(
+    model: Any,
+    partition: str,
+    *,
+    index: str | None = None,
+    filters: Condition | None = None,
+    newest_first: bool = False,
+) -> Request:
+    """Requests of a Query of one partition (of the table, or of `index`)."""
+
+    def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
+        results = model.query(
+            partition,
+            index_name=index,
+            filter_condition=filters,
+            scan_index_forward=not newest_first,
+            last_evaluated_key=key,
+            page_size=limit,
+        )
+        page: Mapping[str, Any] = next(results.page_iter)
+        return page
+
+    return request
+
+
+def scanning(model: Any, *, filters: Condition | None = None) -> Request:
+    """Requests of a Scan of the whole table."""
+
+    def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
+        results = model.scan(filter_condition=filters, last_evaluated_key=key, page_size=limit)
+        page: Mapping[str, Any] = next(results.page_iter)
+        return page
+
+    return request
+
+
 def start_key(
     scope: str,
     cursor: str | None,

@@ -3,7 +3,6 @@ profile's version (1 creates it, n replaces version n-1)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -11,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from idnode.domain.devices import AlarmRule, Comparison, DeviceProfile, Metric, MetricType, Severity
 from idnode.domain.errors import ConcurrentUpdateError, InvalidStateError
 from idnode.store.device_models import ProfileModel
-from idnode.store.listings import read_page, start_key
+from idnode.store.listings import querying, read_page, start_key
 from idnode.store.pages import Page
 
 _KEY = {"enterprise": "S", "profile": "S"}
@@ -63,13 +62,8 @@ class ProfileRepository:
         model = self._model
         scope = f"profiles:{enterprise}"
 
-        def request(key: dict[str, Any] | None, limit: int) -> Mapping[str, Any]:
-            results = model.query(enterprise, last_evaluated_key=key, page_size=limit)
-            page: Mapping[str, Any] = next(results.page_iter)
-            return page
-
         return read_page(
-            request,
+            querying(model, enterprise),
             lambda raw: _profile(model.from_raw_data(raw)),
             scope=scope,
             first=first,
