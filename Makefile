@@ -63,8 +63,8 @@ test-localcloud: install  ## deploys into the local cloud (starts it if needed)
 
 test: lint test-unit test-functional test-contract test-infra test-localcloud  ## every tier
 
-bench: install  ## benchmark suite: prints ratios, writes bench/results.json
-	$(RUN) python -m bench
+bench: install  ## benchmark suite: prints ratios, writes bench/results.json (ARGS=--no-local-cloud skips the latency)
+	$(RUN) python -m bench $(ARGS)
 
 synth: install  ## synthesise the CDK app for AWS into infra/cdk/cdk.out (ARGS go to cdk)
 	$(RUN) idnode synth $(ARGS)

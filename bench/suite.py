@@ -1,4 +1,5 @@
-"""The benchmark suite: import times and per-request costs, as ratios within one run.
+"""The benchmark suite: import times, per-request and per-message costs, as ratios within
+one run; and, for information, how soon telemetry is visible in the local cloud.
 
 Absolute times depend on the machine and on whatever else it is doing; ratios of two
 things measured side by side, in the same run, mostly do not. Targets are set on ratios.
@@ -14,11 +15,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench import imports
 from bench.environment import measured_environment
+from bench.latency import LocalCloudUnavailable, latency_entries, measure_latency
 from bench.meter_cost import measure_metering, metering_entries
 from bench.report import (
     Entry,
@@ -31,6 +34,7 @@ from bench.report import (
     median_profile,
     missed,
     path_ratio_entry,
+    ratio,
     ratio_entry,
     render_import_profile,
     render_table,
@@ -44,12 +48,14 @@ REPOSITORY = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results.json"
 IMPORT_PROFILE_FILE = BENCH_DIR / "import_profile.txt"
 RESOLUTION_TIMEOUT_SECONDS = 300
+MICROSECONDS_PER_MILLISECOND = 1_000
 
 # Targets: the most each path may cost relative to its baseline (see bench/README.md).
 HANDLES_VS_GET_ITEM = 1.5
 GRAPHQL_VS_HANDLES = 3.0
 HANDLES_IMPORT_VS_BOTO3 = 1.2
 GRAPHQL_IMPORT_VS_BOTO3 = 2.5
+TELEMETRY_HANDLER_VS_PUT_ITEM = 6.5
 
 
 def request_entries(document: Mapping[str, Any]) -> list[Entry]:
@@ -102,6 +108,71 @@ def request_entries(document: Mapping[str, Any]) -> list[Entry]:
             cpu["handles"].median_us - cpu["get_item"].median_us,
             of="what the Handle REST handler adds to one GetItem: difference of the medians",
             wall_us=round(wall["handles"].median_us - wall["get_item"].median_us, 1),
+        )
+    )
+    return entries
+
+
+def telemetry_entries(document: Mapping[str, Any]) -> list[Entry]:
+    """Figures from the telemetry measurement (the output of bench.telemetry)."""
+    cpu = {name: PathCost.of(rounds) for name, rounds in document["cpu_ns"].items()}
+    wall = {name: PathCost.of(rounds) for name, rounds in document["wall_ns"].items()}
+    first_call = document.get("first_call_ns", {})
+    handler, requests, put_item = cpu["handler"], cpu["requests"], cpu["put_item"]
+    ratio_row = path_ratio_entry(
+        "telemetry_handler_vs_put_item",
+        handler,
+        put_item,
+        of="CPU time per message of a valid telemetry event (4 metrics, 2 alarm rules, values "
+        "within limits, a new ts each) through the device-events Lambda handler, over a raw "
+        "boto3 PutItem of the same point (the telemetry item and condition) on the same "
+        "endpoint (medians)",
+        target=TELEMETRY_HANDLER_VS_PUT_ITEM,
+        wall=(wall["handler"], wall["put_item"]),
+    )
+    entries = [
+        replace(
+            ratio_row,
+            details={
+                **ratio_row.details,
+                "requests_per_message": document["requests_per_message"]["handler"],
+                "requests_vs_put_item": round(ratio(requests.median_us, put_item.median_us), 4),
+                "handler_vs_requests": round(ratio(handler.median_us, requests.median_us), 4),
+                "messages": document["messages"],
+            },
+        )
+    ]
+    described = {
+        "put_item": ("telemetry_put_item_us", "raw boto3 PutItem of one telemetry point"),
+        "requests": (
+            "telemetry_requests_us",
+            "the device-events function's requests for one message as raw boto3 calls "
+            "(GetItem of the device, PutItem of the point, UpdateItem of the latest values)",
+        ),
+        "handler": ("telemetry_handler_us", "device-events Lambda handler, one telemetry event"),
+    }
+    for path, (name, what) in described.items():
+        entries.append(
+            cost_entry(
+                name,
+                cpu[path].median_us,
+                of=f"{what}: CPU time per message, median",
+                p90_us=round(cpu[path].p90_us, 1),
+                wall_us=round(wall[path].median_us, 1),
+                wall_p90_us=round(wall[path].p90_us, 1),
+                samples=cpu[path].samples,
+                requests_per_message=document["requests_per_message"][path],
+                first_call_wall_us=round(first_call[path] / 1000, 1),
+            )
+        )
+    entries.append(
+        cost_entry(
+            "telemetry_handler_overhead_us",
+            handler.median_us - put_item.median_us,
+            of="what the device-events handler adds to one PutItem of the point: difference of "
+            "the medians (its other requests included)",
+            wall_us=round(wall["handler"].median_us - wall["put_item"].median_us, 1),
+            over_its_requests_us=round(handler.median_us - requests.median_us, 1),
         )
     )
     return entries
@@ -165,14 +236,15 @@ def import_entries(
     ]
 
 
-def measure_resolution(env: Mapping[str, str], rounds: int, batch: int) -> dict[str, Any]:
-    """Run bench.resolution in a process of its own and read what it measured."""
+def measure_process(module: str, env: Mapping[str, str], rounds: int, batch: int) -> dict[str, Any]:
+    """Run a measured module (bench.resolution, bench.telemetry) in a process of its own and
+    read what it measured."""
     with tempfile.TemporaryDirectory(prefix="idnode-bench-") as scratch:
-        output = Path(scratch) / "resolution.json"
+        output = Path(scratch) / "measured.json"
         command = [
             sys.executable,
             "-m",
-            "bench.resolution",
+            module,
             str(output),
             f"--rounds={rounds}",
             f"--batch={batch}",
@@ -190,23 +262,42 @@ def measure_resolution(env: Mapping[str, str], rounds: int, batch: int) -> dict[
     return document
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def measure_resolution(env: Mapping[str, str], rounds: int, batch: int) -> dict[str, Any]:
+    """Run bench.resolution in a process of its own and read what it measured."""
+    return measure_process("bench.resolution", env, rounds, batch)
+
+
+def in_table_units(entry: Entry) -> Entry:
+    """The entry as the table shows it: figures without a target in microseconds (the
+    latency figures are kept in milliseconds in the results, as their names say)."""
+    if entry.target is None and entry.details.get("unit") == "ms":
+        return replace(entry, value=entry.value * MICROSECONDS_PER_MILLISECOND)
+    return entry
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--import-runs", type=int, default=11, help="fresh processes per import")
     parser.add_argument("--profile-runs", type=int, default=3, help="-X importtime profiles")
     parser.add_argument("--rounds", type=int, default=12, help="rounds of resolution calls")
     parser.add_argument("--batch", type=int, default=40, help="calls per path per round")
+    parser.add_argument(
+        "--no-local-cloud",
+        action="store_true",
+        help="skip the publish-to-queryable latency, which brings up the local cloud",
+    )
+    parser.add_argument(
+        "--messages", type=int, default=30, help="telemetry messages timed in the local cloud"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
     parser.add_argument("--import-profile", type=Path, default=IMPORT_PROFILE_FILE)
-    args = parser.parse_args(argv)
-    env = measured_environment(os.environ)
-    started = time.monotonic()
+    return parser
 
-    entries: list[Entry] = []
-    failures: list[str] = []
 
+def _measure_imports(
+    args: argparse.Namespace, env: Mapping[str, str], failures: list[str]
+) -> tuple[list[Entry], dict[str, list[ImportTiming]]]:
     _progress(f"import times: {args.import_runs} fresh processes per statement")
-    profiles: dict[str, list[ImportTiming]] = {}
     try:
         durations = imports.measure(
             imports.STATEMENTS, runs=args.import_runs, env=env, cwd=REPOSITORY
@@ -219,9 +310,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             for name in ("handles", "graphql")
         }
-        entries += import_entries(durations, profiles)
+        return import_entries(durations, profiles), profiles
     except (imports.ImportFailedError, subprocess.TimeoutExpired) as error:
         failures.append(f"import times: {error}")
+        return [], {}
+
+
+def _measure_latency(args: argparse.Namespace, failures: list[str]) -> list[Entry]:
+    _progress(f"publish-to-queryable latency in the local cloud: {args.messages} messages")
+    try:
+        # The caller's environment: it names the local cloud, if any, not a function's.
+        return latency_entries(measure_latency(os.environ, args.messages, REPOSITORY))
+    except LocalCloudUnavailable as error:
+        failures.append(f"publish-to-queryable latency: no local cloud: {error}")
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError) as error:
+        failures.append(f"publish-to-queryable latency: {error} (its output is above)")
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = measured_environment(os.environ)
+    started = time.monotonic()
+
+    failures: list[str] = []
+    entries, profiles = _measure_imports(args, env, failures)
 
     _progress(f"per-request costs: {args.rounds} rounds of {args.batch} calls per path")
     try:
@@ -235,6 +348,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         failures.append(f"metering: {error} (its error output is above)")
 
+    _progress("telemetry: the device-events handler and a raw PutItem of the same point")
+    try:
+        entries += telemetry_entries(
+            measure_process("bench.telemetry", env, args.rounds, args.batch)
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        failures.append(f"telemetry: {error} (its error output is above)")
+
+    if not args.no_local_cloud:
+        entries += _measure_latency(args, failures)
+
     write_results(args.output, entries)
     if profiles:
         args.import_profile.write_text(
@@ -245,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "\n",
             encoding="utf-8",
         )
-    print(render_table(entries))
+    print(render_table([in_table_units(entry) for entry in entries]))
     print()
     for entry in missed(entries):
         print(f"TARGET MISSED: {entry.name} = {entry.value:.2f}x (target <= {entry.target:.2f}x)")
@@ -253,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("every target met")
     for failure in failures:
         print(f"NOT MEASURED: {failure}")
+    if args.no_local_cloud:
+        print("SKIPPED: publish-to-queryable latency (--no-local-cloud)")
     print(f"results: {_shown(args.output)}, import profile: {_shown(args.import_profile)}")
     print(f"took {time.monotonic() - started:.0f} s")
     # A missed target is information; a measurement that could not be made is a failure.

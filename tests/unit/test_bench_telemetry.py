@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bench import suite
 from bench.latency import (
     CHECK_PAUSE_SECONDS,
     MESSAGE_TIMEOUT_SECONDS,
+    UNAVAILABLE_EXIT,
     VALUES,
+    LocalCloudUnavailable,
     epoch_ms,
     latency_entries,
     measure,
+    measure_latency,
     shows,
     summary,
     telemetry_document,
@@ -237,8 +242,8 @@ def run_fake(cloud: FakeCloud, messages: int, warmup: int) -> Any:
 
 def test_each_message_is_timed_until_a_check_sees_it_and_warm_up_is_kept_apart() -> None:
     # Visible 0.03 s after the publish: the first check (0.05 s) already sees it. Visible
-    # after 0.11 s: the first check misses it, the second (after a pause) sees it.
-    cloud = FakeCloud(delays=[5.0, 0.03, 0.11])
+    # 0.06 s and a pause after it: the first check misses it, the second sees it.
+    cloud = FakeCloud(delays=[5.0, 0.03, 0.06 + CHECK_PAUSE_SECONDS])
     timings = run_fake(cloud, messages=2, warmup=1)
     assert len(timings.warmup) == 1 and len(timings.samples) == 2
     assert timings.samples[0] == pytest.approx(1 + 50, abs=0.01)
@@ -260,3 +265,31 @@ def test_a_message_never_visible_is_lost_and_the_next_one_still_sent() -> None:
     assert len(cloud.published) == 3
     # The lost message was checked until its time was up, then given up.
     assert cloud.now - 100.0 >= MESSAGE_TIMEOUT_SECONDS
+
+
+def test_a_local_cloud_that_cannot_be_brought_up_is_reported_with_its_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unavailable(command: list[str], **_options: Any) -> subprocess.CompletedProcess[bytes]:
+        Path(command[3]).write_text(json.dumps({"unavailable": "ministack is missing"}))
+        return subprocess.CompletedProcess(command, UNAVAILABLE_EXIT)
+
+    monkeypatch.setattr(subprocess, "run", unavailable)
+    with pytest.raises(LocalCloudUnavailable, match="ministack is missing"):
+        measure_latency({}, 30, tmp_path)
+
+
+def test_the_suite_names_the_latency_it_could_not_measure_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unavailable(*_args: Any, **_options: Any) -> dict[str, Any]:
+        raise LocalCloudUnavailable("port 4566 is taken by something else")
+
+    monkeypatch.setattr(suite, "measure_latency", unavailable)
+    failures: list[str] = []
+    args = suite._parser().parse_args([])
+    assert suite._measure_latency(args, failures) == []
+    assert failures == [
+        "publish-to-queryable latency: no local cloud: port 4566 is taken by something else"
+    ]
+    assert suite._parser().parse_args(["--no-local-cloud"]).no_local_cloud is True

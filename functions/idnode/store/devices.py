@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pynamodb.constants import NONE
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.operand import Path
@@ -244,9 +245,13 @@ class DeviceRepository:
 def _update(
     model: type[DeviceModel], device_id: str, actions: list[Action], condition: Condition
 ) -> bool:
-    """One conditional UpdateItem; False when the condition fails."""
+    """One conditional UpdateItem that reads nothing back (`Model.update` would ask for the
+    whole item, latest values and rule states included, on every message); False when the
+    condition fails."""
     try:
-        model(device_id).update(actions=actions, condition=condition)
+        model._get_connection().update_item(
+            device_id, actions=actions, condition=condition, return_values=NONE
+        )
     except UpdateError as exc:
         if _failed_condition(exc):
             return False
