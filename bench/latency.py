@@ -284,15 +284,28 @@ def run(messages: int, warmup: int, out: Any = sys.stderr) -> dict[str, Any]:
 def _measure_in(
     workspace: Any, messages: int, warmup: int, progress: Callable[[str], None]
 ) -> tuple[Timings, str]:
-    from idnode.cli import simulator  # noqa: PLC0415
+    from idnode.cli.simulator.counters import Counters  # noqa: PLC0415
+    from idnode.cli.simulator.endpoints import (  # noqa: PLC0415
+        local_broker,
+        read_endpoints,
+        sign_in,
+    )
+    from idnode.cli.simulator.keys import (  # noqa: PLC0415
+        DeviceCredentials,
+        certificate_request,
+        new_private_key,
+    )
+    from idnode.cli.simulator.mqtt import MqttLink  # noqa: PLC0415
+    from idnode.cli.simulator.platform import Platform, PlatformError, graphql_call  # noqa: PLC0415
+    from idnode.cli.simulator.simulation import Simulation, build_sessions  # noqa: PLC0415
     from idnode.domain.devices import telemetry_topic  # noqa: PLC0415
 
-    endpoints = simulator.read_endpoints(workspace.endpoints_file)
+    endpoints = read_endpoints(workspace.endpoints_file)
     if not endpoints.local or not endpoints.username or not endpoints.password:
         raise LatencySetupError(f"{workspace.endpoints_file} does not describe the local cloud")
-    token = simulator.sign_in(endpoints, endpoints.username, endpoints.password)
-    call = simulator.graphql_call(endpoints.graphql_url, token)
-    platform = simulator.Platform(call)
+    token = sign_in(endpoints, endpoints.username, endpoints.password)
+    call = graphql_call(endpoints.graphql_url, token)
+    platform = Platform(call)
     viewer = platform.viewer()
     if not viewer.enterprise or not viewer.prefixes:
         raise LatencySetupError(f"{viewer.username} belongs to no enterprise with a prefix")
@@ -301,11 +314,9 @@ def _measure_in(
     registered = platform.register(viewer.enterprise, viewer.prefixes[0], suffix, PROFILE)
     progress(f"registered device {registered.id} ({registered.identifier})")
     try:
-        key = simulator.new_private_key()
-        issued = platform.provision(
-            registered.id, simulator.certificate_request(key, registered.id)
-        )
-        credentials = simulator.DeviceCredentials(
+        key = new_private_key()
+        issued = platform.provision(registered.id, certificate_request(key, registered.id))
+        credentials = DeviceCredentials(
             suffix=suffix,
             device_id=registered.id,
             certificate_id=issued.certificate_id,
@@ -313,16 +324,16 @@ def _measure_in(
             private_key_pem=key,
             endpoint=issued.endpoint,
         )
-        broker = simulator.local_broker(endpoints)
-        counters = simulator.Counters(1)
-        sessions = simulator.build_sessions(
+        broker = local_broker(endpoints)
+        counters = Counters(1)
+        sessions = build_sessions(
             [credentials],
             counters,
             rate=1.0,
             seed=0,
-            link=lambda device, session: simulator.MqttLink(device, broker, session),
+            link=lambda device, session: MqttLink(device, broker, session),
         )
-        connection = simulator.Simulation(sessions, counters, out=sys.stderr)
+        connection = Simulation(sessions, counters, out=sys.stderr)
         try:
             if connection.start() == 0:
                 reason = counters.last_connection_error or "no answer"
@@ -333,7 +344,7 @@ def _measure_in(
             def view() -> Any:
                 try:
                     return call("Device", {"id": registered.id})
-                except simulator.PlatformError as error:
+                except PlatformError as error:
                     # A failed check is one that did not see the reading: check again.
                     errors.append(str(error))
                     return None

@@ -24,26 +24,29 @@ from graphql.execution.values import get_variable_values
 
 from idnode.api.graphql.devices import DevicesMutation, DevicesQuery
 from idnode.cli import simulator
-from idnode.cli.simulator import (
+from idnode.cli.simulator import command as simulate_command
+from idnode.cli.simulator import platform as platform_client
+from idnode.cli.simulator.behaviour import MessageKind, SimulatedDevice
+from idnode.cli.simulator.counters import Counters, Snapshot, progress_line, summary
+from idnode.cli.simulator.endpoints import read_endpoints
+from idnode.cli.simulator.keys import (
+    DeviceCredentials,
+    KeyStore,
+    certificate_request,
+    new_private_key,
+)
+from idnode.cli.simulator.mqtt import LocalBroker
+from idnode.cli.simulator.platform import Platform, PlatformError
+from idnode.cli.simulator.provisioning import Fleet, provision_fleet
+from idnode.cli.simulator.sensor import (
     EXCURSION_SHARE,
     FAULT_SHARE,
     SENSOR_ALARMS,
     SENSOR_METRICS,
-    Counters,
-    DeviceCredentials,
-    DeviceSession,
-    KeyStore,
-    MessageKind,
-    Platform,
-    PlatformError,
     Reading,
-    SimulatedDevice,
-    Simulation,
-    Snapshot,
     TelemetryGenerator,
-    progress_line,
-    summary,
 )
+from idnode.cli.simulator.simulation import DeviceSession, Simulation
 from idnode.cli.workspace import CommandError, Workspace
 from idnode.domain.commands import CommandStatus, read_response
 
@@ -476,7 +479,7 @@ def credentials(suffix: str = "SIM-0001", device_id: str = DEVICE) -> DeviceCred
         device_id=device_id,
         certificate_id="cert-1",
         certificate_pem=b"-----BEGIN CERTIFICATE-----\n...\n",
-        private_key_pem=simulator.new_private_key(),
+        private_key_pem=new_private_key(),
         endpoint="abc-ats.iot.us-east-1.amazonaws.com",
     )
 
@@ -502,8 +505,8 @@ def test_a_device_whose_files_are_missing_has_no_credentials(tmp_path: Path) -> 
 
 
 def test_the_csr_names_the_device_and_is_signed_by_its_key() -> None:
-    key = simulator.new_private_key()
-    request = x509.load_pem_x509_csr(simulator.certificate_request(key, DEVICE).encode())
+    key = new_private_key()
+    request = x509.load_pem_x509_csr(certificate_request(key, DEVICE).encode())
     assert request.is_signature_valid
     assert request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == DEVICE
     public = serialization.load_pem_private_key(key, None).public_key()
@@ -519,7 +522,7 @@ _SCHEMA = strawberry.Schema(query=DevicesQuery, mutation=DevicesMutation)._schem
 def check_operation(name: str, variables: Mapping[str, Any]) -> None:
     """The published document of `name` is valid for the device schema and accepts these
     variables (input field names, enum values, required arguments)."""
-    document = graphql.parse(simulator.operation_document(name))
+    document = graphql.parse(platform_client.operation_document(name))
     [definition] = document.definitions
     assert isinstance(definition, graphql.OperationDefinitionNode)
     if name == "Viewer":  # another capability's query, without variables
@@ -639,8 +642,8 @@ class FakePlatform:
         }
 
 
-def provision(platform: FakePlatform, store: KeyStore, count: int) -> simulator.Fleet:
-    return simulator.provision_fleet(
+def provision(platform: FakePlatform, store: KeyStore, count: int) -> Fleet:
+    return provision_fleet(
         Platform(platform),
         store,
         enterprise="demo-enterprise",
@@ -767,7 +770,7 @@ def test_local_endpoints_default_to_the_demo_person(tmp_path: Path) -> None:
             }
         )
     )
-    endpoints = simulator.read_endpoints(path)
+    endpoints = read_endpoints(path)
     assert endpoints.local
     assert endpoints.endpoint_url == "http://127.0.0.1:4566"
     assert (endpoints.username, endpoints.password) == ("demo", "pw")
@@ -780,16 +783,16 @@ def test_endpoints_of_a_stack_in_aws_name_no_person(tmp_path: Path) -> None:
             {"region": "eu-west-1", "graphqlUrl": "https://x/graphql", "userPoolClientId": "c"}
         )
     )
-    endpoints = simulator.read_endpoints(path)
+    endpoints = read_endpoints(path)
     assert not endpoints.local
     assert endpoints.username is None
     with pytest.raises(CommandError, match="--username is required"):
-        simulator._credentials(argparse.Namespace(username=None, password=None), endpoints)
+        simulate_command._credentials(argparse.Namespace(username=None, password=None), endpoints)
 
 
 def test_missing_endpoints_file_says_how_to_get_one(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="idnode up"):
-        simulator.read_endpoints(tmp_path / "absent.json")
+        read_endpoints(tmp_path / "absent.json")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -803,7 +806,7 @@ def test_the_command_line_takes_the_documented_options() -> None:
         ["simulate", "--devices", "5", "--rate", "2.5", "--duration", "30", "--profile", "p"]
     )
     assert (args.devices, args.rate, args.duration, args.profile) == (5, 2.5, 30.0, "p")
-    assert args.run is simulator.run_simulate
+    assert args.run is simulator.run_simulate is simulate_command.run_simulate
     defaults = parser().parse_args(["simulate", "--devices", "1", "--rate", "1"])
     assert (defaults.duration, defaults.profile, defaults.endpoints) == (None, "sim-sensor", None)
 
@@ -837,20 +840,20 @@ def simulate_locally(
         )
     )
     platform = FakePlatform()
-    documents = Path(simulator.__file__).resolve().parents[3] / "graphql" / "operations"
-    real_document = simulator.operation_document
+    documents = Path(__file__).resolve().parents[2] / "graphql" / "operations"
+    real_document = platform_client.operation_document
     monkeypatch.setattr(
-        simulator,
+        platform_client,
         "operation_document",
         lambda name, _directory=None: real_document(name, documents),
     )
-    monkeypatch.setattr(simulator, "sign_in", lambda _endpoints, _user, _password: "token")
-    monkeypatch.setattr(simulator, "graphql_call", lambda _url, _token: platform)
+    monkeypatch.setattr(simulate_command, "sign_in", lambda _endpoints, _user, _password: "token")
+    monkeypatch.setattr(simulate_command, "graphql_call", lambda _url, _token: platform)
     monkeypatch.setattr(
-        simulator, "local_broker", lambda _e: simulator.LocalBroker("127.0.0.1", 4566, "x")
+        simulate_command, "local_broker", lambda _e: LocalBroker("127.0.0.1", 4566, "x")
     )
     monkeypatch.setattr(
-        simulator,
+        simulate_command,
         "MqttLink",
         lambda _credentials, _broker, session: FakeLink(session, connects=connects),
     )
@@ -858,7 +861,7 @@ def simulate_locally(
         ["simulate", "--devices", "2", "--rate", "1", "--duration", "2", "--seed", "1"]
     )
     fake, out = FakeTime(), io.StringIO()
-    code = simulator.run_simulate(args, out, clock=fake.clock, sleep=fake.sleep)
+    code = simulate_command.run_simulate(args, out, clock=fake.clock, sleep=fake.sleep)
     return code, out.getvalue()
 
 
@@ -877,5 +880,5 @@ def test_a_run_where_no_device_connects_exits_non_zero(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     code, output = simulate_locally(monkeypatch, tmp_path, connects=False)
-    assert code == simulator.EXIT_NO_CONNECTION
+    assert code == simulate_command.EXIT_NO_CONNECTION
     assert "No device could connect (connection refused)" in output
