@@ -353,6 +353,45 @@ def test_register_provision_connect_rotate_and_revoke(
     assert gone["status"] == "REVOKED"
 
 
+def test_a_device_is_renamed_and_its_firmware_recorded_at_the_version_read(
+    api: GraphQLApi, issuer: TokenIssuer
+) -> None:
+    token = admin(issuer)
+    device = register(api, token)
+    updated = call(
+        api,
+        operation("UpdateDevice"),
+        {"device": device["id"], "version": device["version"], "firmware": "2.0.1"},
+        token,
+    )
+    assert updated["__typename"] == "Device", updated
+    assert (updated["name"], updated["firmware"]) == (device["name"], "2.0.1")
+    assert updated["version"] == device["version"] + 1
+
+    stale = call(
+        api,
+        operation("UpdateDevice"),
+        {"device": device["id"], "version": device["version"], "name": "Feed pump 2"},
+        token,
+    )
+    assert stale["__typename"] == "ConflictError", stale
+    too_long = call(
+        api,
+        operation("UpdateDevice"),
+        {"device": device["id"], "version": updated["version"], "firmware": "x" * 65},
+        token,
+    )
+    assert too_long["__typename"] == "InvalidInputError", too_long
+    assert too_long["message"].startswith("firmware")
+    refused = call(
+        api,
+        operation("UpdateDevice"),
+        {"device": device["id"], "version": updated["version"], "name": "Mine now"},
+        member(issuer),
+    )
+    assert refused["__typename"] == "NotAuthorisedError", refused
+
+
 def test_lifecycle_transitions(api: GraphQLApi, issuer: TokenIssuer, iot: Any) -> None:
     token = admin(issuer)
     device_id = register(api, token)["id"]

@@ -523,6 +523,34 @@ def test_first_connection_activates_a_provisioned_device(world: World) -> None:
     }
 
 
+def test_an_update_logs_what_changed_and_an_empty_one_writes_nothing(world: World) -> None:
+    device_id = world.register()
+    before = world.devices.items[device_id]
+    world.clock.now += 5
+    updated = world.service.update(ADMIN, device_id, version=before.version, firmware="2.0.1")
+    assert (updated.firmware, updated.name, updated.version) == ("2.0.1", before.name, 2)
+    assert updated.updated_at == world.clock.now
+    assert world.last("update-device").details["firmware"] == {
+        "from": before.firmware,
+        "to": "2.0.1",
+    }
+    same = world.service.update(ADMIN, device_id, version=2, firmware="2.0.1")
+    assert same.version == 2
+    with pytest.raises(ConcurrentUpdateError):
+        world.service.update(ADMIN, device_id, version=1, name="Feed pump 2")
+    with pytest.raises(InvalidValueError, match=r"^name"):
+        world.service.update(ADMIN, device_id, version=2, name="")
+    with pytest.raises(NotAuthorisedError):
+        world.service.update(OTHER_ADMIN, device_id, version=2, name="Not yours")
+    assert [e.result for e in world.entries("update-device")] == [
+        "ok",
+        "ok",
+        "concurrent-update",
+        "invalid-value",
+        "not-authorised",
+    ]
+
+
 @pytest.mark.parametrize(
     "state", [LifecycleState.ACTIVE, LifecycleState.MAINTENANCE, LifecycleState.RETIRED]
 )

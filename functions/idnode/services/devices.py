@@ -393,6 +393,40 @@ class DeviceService:
                 replace(device, certificate_id=None, updated_at=self._clock())
             )
 
+    def update(
+        self,
+        principal: Principal,
+        device_id: str,
+        *,
+        version: int,
+        name: str | None = None,
+        firmware: str | None = None,
+    ) -> Device:
+        """Rename a device or record its firmware version (e.g. after an upgrade); `version` is
+        the one the caller read (ConcurrentUpdateError when it has moved on since)."""
+        with self._log.recording(principal, "update-device", device_id) as op:
+            device = self._managed_device(principal, device_id, op)
+            if device.version != version:
+                raise ConcurrentUpdateError(
+                    f"device {device.id} is at version {device.version}, not {version}; "
+                    "read it again"
+                )
+            changed = replace(
+                device,
+                name=device.name if name is None else name,
+                firmware=device.firmware if firmware is None else firmware,
+            )
+            validate_device_fields(changed.name, changed.firmware)
+            for field, before, after in (
+                ("name", device.name, changed.name),
+                ("firmware", device.firmware, changed.firmware),
+            ):
+                if before != after:
+                    op.details[field] = {"from": before, "to": after}
+            if changed == device:
+                return device
+            return self._devices.save(replace(changed, updated_at=self._clock()))
+
     def change_state(
         self, principal: Principal, device_id: str, state: LifecycleState, reason: str
     ) -> Device:

@@ -935,6 +935,24 @@ class DevicesMutation:
         return Device.of(_devices(info).revoke_certificate(info.context.principal, str(device)))
 
     @strawberry.mutation(
+        description="Rename a device or record its firmware version (fields left out stay as "
+        "they are). `version` is the one you read: a ConflictError says it changed since."
+    )
+    @typed_errors
+    async def update_device(
+        self,
+        info: Info,
+        device: strawberry.ID,
+        version: int,
+        name: str | None = None,
+        firmware: str | None = None,
+    ) -> DeviceResult:
+        changed = _devices(info).update(
+            info.context.principal, str(device), version=version, name=name, firmware=firmware
+        )
+        return Device.of(changed)
+
+    @strawberry.mutation(
         description="Move a device to ACTIVE, MAINTENANCE or RETIRED (retiring deactivates its "
         "certificate). The reason goes to the operation log."
     )
