@@ -225,22 +225,28 @@ def telemetry(
     return site.publish_one(telemetry_topic(device.id), payload(document), client_id=device.id)
 
 
-def lifecycle(site: Site, client_id: str, event_type: str, at: int, version: int = 0) -> Delivery:
-    """IoT Core's own message about a client connecting or disconnecting: `version` numbers
-    the client's connections (a disconnection carries its connection's)."""
+def lifecycle(
+    site: Site,
+    client_id: str,
+    event_type: str,
+    at: int,
+    reason: str = "CLIENT_INITIATED_DISCONNECT",
+) -> Delivery:
+    """IoT Core's own message about a client connecting or disconnecting (for `reason`)."""
     document: dict[str, Any] = {
         "clientId": client_id,
         "timestamp": at,
         "eventType": event_type,
         "sessionIdentifier": "00000000-0000-0000-0000-000000000000",
         "principalIdentifier": "12345678901234567890123456789012",
-        "versionNumber": version,
+        "versionNumber": 0,
     }
     if event_type == "connected":
         document["ipAddress"] = "192.0.2.10"
     else:
         document.update(
-            clientInitiatedDisconnect=True, disconnectReason="CLIENT_INITIATED_DISCONNECT"
+            clientInitiatedDisconnect=reason == "CLIENT_INITIATED_DISCONNECT",
+            disconnectReason=reason,
         )
     topic = f"$aws/events/presence/{event_type}/{client_id}"
     return site.publish_one(topic, payload(document), client_id=None)
@@ -430,7 +436,6 @@ def test_presence_in_order_and_the_first_connection_activates(site: Site, pump: 
         "clientId": pump.id,
         "eventType": "connected",
         "timestamp": T0,
-        "versionNumber": 0,
     }
     assert connected.reply == reply("stored", "presence")
     device = site.device(pump.id)
@@ -443,19 +448,20 @@ def test_presence_in_order_and_the_first_connection_activates(site: Site, pump: 
     assert lifecycle(site, pump.id, "disconnected", T0 + 60 * SECOND).reply == reply(
         "stored", "presence"
     )
-    # The connection event of that session, delivered again late, changes nothing.
+    # A connection event from before, delivered late, changes nothing.
     assert lifecycle(site, pump.id, "connected", T0 + 30 * SECOND).reply == reply(
         "ignored", "presence", "stale"
     )
     device = site.device(pump.id)
     assert (device.connected, device.connectivity_at) == (False, T0 + 60 * SECOND)
 
-    assert lifecycle(site, pump.id, "connected", T0 + 90 * SECOND, 1).reply["outcome"] == "stored"
+    assert lifecycle(site, pump.id, "connected", T0 + 90 * SECOND).reply["outcome"] == "stored"
     # Reconnecting with the same client id drops the old session: its disconnection may come
     # later, even with a later time, and must not hide the new connection.
-    assert lifecycle(site, pump.id, "connected", T0 + 95 * SECOND, 2).reply["outcome"] == "stored"
-    late = lifecycle(site, pump.id, "disconnected", T0 + 96 * SECOND, 1)
-    assert late.reply == reply("ignored", "presence", "stale")
+    assert lifecycle(site, pump.id, "connected", T0 + 95 * SECOND).reply["outcome"] == "stored"
+    late = lifecycle(site, pump.id, "disconnected", T0 + 96 * SECOND, "DUPLICATE_CLIENTID")
+    assert late.event["disconnectReason"] == "DUPLICATE_CLIENTID"
+    assert late.reply == reply("ignored", "presence", "superseded")
     device = site.device(pump.id)
     assert (device.connected, device.state) == (True, LifecycleState.ACTIVE)
 

@@ -231,7 +231,7 @@ def test_saving_a_device_keeps_what_telemetry_recorded_meanwhile(store: Store) -
     read = store.devices.get("d-0001")
     assert read is not None
     assert store.devices.record_latest("d-0001", {"temperature": 71.5}, T0 + 10)
-    assert store.devices.record_connectivity("d-0001", True, T0 + 5, sequence=2)
+    assert store.devices.record_connectivity("d-0001", True, T0 + 5)
     assert store.devices.record_alarm_states(
         "d-0001", {"hot": RuleState(pending_since=T0 + 10)}, expected_version=0
     )
@@ -279,21 +279,21 @@ def test_latest_values_of_an_unknown_device_create_nothing(store: Store) -> None
     assert store.devices.get("d-ghost") is None
 
 
-def test_connectivity_takes_only_events_later_in_the_presence_sequence(store: Store) -> None:
+def test_connectivity_takes_only_newer_events(store: Store) -> None:
     store.devices.create(device())
-    assert store.devices.record_connectivity("d-0001", True, T0 + 100, sequence=4)
-    # An event earlier in the sequence, delivered late, is stale whatever its time says.
-    assert not store.devices.record_connectivity("d-0001", False, T0 + 150, sequence=3)
-    assert not store.devices.record_connectivity("d-0001", False, T0 + 100, sequence=4)
+    assert store.devices.record_connectivity("d-0001", True, T0 + 100)
+    # A disconnection that happened before, delivered late, is stale.
+    assert not store.devices.record_connectivity("d-0001", False, T0 + 50)
+    assert not store.devices.record_connectivity("d-0001", False, T0 + 100)
     found = store.devices.get("d-0001")
     assert found is not None
     assert (found.connected, found.connectivity_at, found.last_seen) == (True, T0 + 100, T0 + 100)
-    assert store.devices.record_connectivity("d-0001", False, T0 + 300, sequence=5)
+    assert store.devices.record_connectivity("d-0001", False, T0 + 300)
     store.devices.record_latest("d-0001", {"rpm": 1}, T0 + 200)
     found = store.devices.get("d-0001")
     assert found is not None
     assert (found.connected, found.last_seen) == (False, T0 + 300)
-    assert not store.devices.record_connectivity("d-ghost", True, T0, sequence=0)
+    assert not store.devices.record_connectivity("d-ghost", True, T0)
     assert store.devices.get("d-ghost") is None
 
 
@@ -375,8 +375,8 @@ def test_device_filters_apply_across_pages(store: Store) -> None:
     for number in range(1, 31):
         state = LifecycleState.ACTIVE if number % 3 == 0 else LifecycleState.REGISTERED
         store.devices.create(device(number, state=state, profile="fan" if number == 30 else "pump"))
-    store.devices.record_connectivity("d-0003", True, T0, sequence=0)
-    store.devices.record_connectivity("d-0009", True, T0, sequence=0)
+    store.devices.record_connectivity("d-0003", True, T0)
+    store.devices.record_connectivity("d-0009", True, T0)
     active = read_all(
         store.devices.list,
         enterprise=ENT,

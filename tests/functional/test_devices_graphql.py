@@ -175,7 +175,6 @@ def connect(node: Node, device_id: str) -> None:
             "clientId": device_id,
             "eventType": "connected",
             "timestamp": now_ms(),
-            "versionNumber": 1,
         }
     )
 

@@ -77,7 +77,6 @@ class InMemoryDevices:
         # Runs just before the next save (another writer changing the device meanwhile).
         self.before_save: list[Callable[[InMemoryDevices], object]] = []
         self.asked: list[dict[str, Any]] = []
-        self.sequences: dict[str, int] = {}  # the stored presence sequence per device
 
     def seed(self, device: Device) -> Device:
         self.items[device.id] = device
@@ -154,15 +153,10 @@ class InMemoryDevices:
         self.items[device_id] = replace(device, latest=latest, latest_at=at)
         return True
 
-    def record_connectivity(
-        self, device_id: str, connected: bool, at: int, *, sequence: int
-    ) -> bool:
+    def record_connectivity(self, device_id: str, connected: bool, at: int) -> bool:
         device = self.items.get(device_id)
-        if device is None:
+        if device is None or (device.connectivity_at is not None and device.connectivity_at >= at):
             return False
-        if self.sequences.get(device_id, -1) >= sequence:
-            return False
-        self.sequences[device_id] = sequence
         self.items[device_id] = replace(device, connected=connected, connectivity_at=at)
         return True
 

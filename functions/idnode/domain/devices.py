@@ -358,13 +358,10 @@ def command_subscription(device: str) -> str:
     return f"{TOPIC_ROOT}/{device}/commands/+"
 
 
-def presence_sequence(version: int, connected: bool) -> int:
-    """Where a presence event stands among a client's others. IoT Core numbers each connection
-    of a client id (its disconnection carries the same number) and may deliver the events out of
-    order, or with clocks that disagree: a reconnection's old session is dropped (reason
-    DUPLICATE_CLIENTID) possibly after the new one connected. Ordering by (version,
-    disconnected after connected) keeps the newest session's state."""
-    return version * 2 + (0 if connected else 1)
+# The reason IoT Core gives when a client connects with the id of a session that is still
+# open: the old session is dropped, and its disconnection may be reported after, and stamped
+# later than, the new connection. It says nothing about the device's connectivity.
+SUPERSEDED_SESSION = "DUPLICATE_CLIENTID"
 
 
 def telemetry_topic(device: str) -> str:

@@ -24,13 +24,13 @@ from idnode.domain.access import Operation, Principal, authorise
 from idnode.domain.alarms import Alarm, AlarmStatus, Transition, clear, evaluate, new_alarm
 from idnode.domain.commands import Command, CommandResponse, CommandStatus, read_response
 from idnode.domain.devices import (
+    SUPERSEDED_SESSION,
     AlarmRule,
     Device,
     DeviceProfile,
     LifecycleState,
     RuleState,
     is_device_id,
-    presence_sequence,
 )
 from idnode.domain.errors import ConcurrentUpdateError, InvalidValueError, NotFoundError
 from idnode.domain.parameters import Parameters
@@ -61,6 +61,7 @@ ALREADY_ANSWERED = "already-answered"
 UNKNOWN_KIND = "unknown-kind"
 # Why an event changes nothing, without being wrong.
 STALE = "stale"
+SUPERSEDED = "superseded"
 NOT_A_DEVICE = "unknown-device"
 PRESENCE_EVENTS = {"connected": True, "disconnected": False}
 
@@ -70,9 +71,7 @@ class DeviceRecords(Protocol):
     def record_latest(
         self, device_id: str, values: Mapping[str, float | int | bool], at: int
     ) -> bool: ...
-    def record_connectivity(
-        self, device_id: str, connected: bool, at: int, *, sequence: int
-    ) -> bool: ...
+    def record_connectivity(self, device_id: str, connected: bool, at: int) -> bool: ...
     def record_alarm_states(
         self, device_id: str, states: Mapping[str, RuleState], *, expected_version: int
     ) -> bool: ...
@@ -232,30 +231,26 @@ class TelemetryService:
 
     def presence(self, event: Mapping[str, Any]) -> Outcome:
         """A client connected or disconnected: `{"clientId", "eventType", "timestamp",
-        "versionNumber"}`. Clients that are not devices (or not this node's) are ignored."""
+        "disconnectReason"}`. Clients that are not devices (or not this node's) are ignored,
+        and so is the end of a session that a newer one with the same client id replaced."""
         client = event.get("clientId")
         event_type = event.get("eventType")
         connected = PRESENCE_EVENTS.get(event_type) if isinstance(event_type, str) else None
         at = event.get("timestamp")
-        version = event.get("versionNumber")
-        if (
-            not isinstance(client, str)
-            or connected is None
-            or not _whole(at)
-            or not _whole(version)
-        ):
+        if not isinstance(client, str) or connected is None or not _whole(at):
             refused = _Refused(
                 RejectionReason.MALFORMED,
-                "a presence event has a clientId, an eventType (connected or disconnected), "
-                "a timestamp in epoch milliseconds and a versionNumber",
+                "a presence event has a clientId, an eventType (connected or disconnected) and "
+                "a timestamp in epoch milliseconds",
             )
             return self._reject(PRESENCE, event, None, refused)
-        assert isinstance(at, int) and isinstance(version, int)
+        assert isinstance(at, int)
+        if not connected and event.get("disconnectReason") == SUPERSEDED_SESSION:
+            return Outcome("ignored", reason=SUPERSEDED)
         device = self._devices.get(client) if is_device_id(client) else None
         if device is None:
             return Outcome("ignored", reason=NOT_A_DEVICE)
-        sequence = presence_sequence(version, connected)
-        if not self._devices.record_connectivity(device.id, connected, at, sequence=sequence):
+        if not self._devices.record_connectivity(device.id, connected, at):
             return Outcome("ignored", reason=STALE)
         if connected and device.state is LifecycleState.PROVISIONED:
             self._on_connect(device.id, at)

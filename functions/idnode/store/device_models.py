@@ -62,8 +62,6 @@ class DeviceModel(Model):
     version = NumberAttribute()
     connected = BooleanAttribute(default=False)
     connectivity_at = NumberAttribute(null=True)
-    # Orders presence events (domain.devices.presence_sequence); time cannot, see there.
-    connectivity_sequence = NumberAttribute(null=True)
     # metric -> {"v": value, "at": ms}; created empty so that updates can set one metric.
     latest: MapAttribute[str, Any] = MapAttribute(default=dict)
     latest_at = NumberAttribute(null=True)

@@ -188,24 +188,17 @@ class DeviceRepository:
         )
         return _update(self._model, device_id, actions, condition)
 
-    def record_connectivity(
-        self, device_id: str, connected: bool, at: int, *, sequence: int
-    ) -> bool:
-        """Record a connection or disconnection at `at`, unless one later in the presence
-        `sequence` is recorded already (events may arrive out of order). False when stale or
-        unknown."""
+    def record_connectivity(self, device_id: str, connected: bool, at: int) -> bool:
+        """Record a connection or disconnection, unless a later one is recorded already
+        (presence events may arrive out of order). False when stale or unknown."""
         model = self._model
         condition = model.device.exists() & (
-            model.connectivity_sequence.does_not_exist() | (model.connectivity_sequence < sequence)
+            model.connectivity_at.does_not_exist() | (model.connectivity_at < at)
         )
         return _update(
             model,
             device_id,
-            [
-                model.connected.set(connected),
-                model.connectivity_at.set(at),
-                model.connectivity_sequence.set(sequence),
-            ],
+            [model.connected.set(connected), model.connectivity_at.set(at)],
             condition,
         )
 
