@@ -507,6 +507,14 @@ def test_local_stack_is_disposable(local: Synthesised) -> None:
             assert props.get("DeletionProtection") in (None, "INACTIVE")
 
 
+def test_local_functions_may_take_their_cold_starts_on_a_small_machine(
+    local: Synthesised, aws: Synthesised
+) -> None:
+    for handler in HANDLERS.values():
+        assert local.resources[_function_id(local, handler)]["Properties"]["Timeout"] == 60
+        assert aws.resources[_function_id(aws, handler)]["Properties"]["Timeout"] == 10
+
+
 def test_local_graphql_serves_graphiql(local: Synthesised) -> None:
     function = local.resources[_function_id(local, HANDLERS["graphql"])]
     assert function["Properties"]["Environment"]["Variables"][settings.GRAPHIQL] == "true"

@@ -244,10 +244,13 @@ def test_down_stops_the_recorded_emulator(
         workspace, LocalCloudState("http://127.0.0.1:4566", EndpointSource.EMBEDDED, 4321, "t")
     )
     workspace.endpoints_file.write_text("{}")
+    leftover = workspace.emulator_temp_dir / "ministack-lambda-fn-abc"
+    leftover.mkdir(parents=True)
     assert localcloud.down(io.StringIO()) == 0
     assert stopped == [4321]
     assert not workspace.endpoints_file.exists()
     assert localcloud.read_state(workspace) is None
+    assert not workspace.emulator_temp_dir.exists()
 
 
 def test_status_reports_down_and_no_endpoints(
@@ -300,6 +303,23 @@ def test_emulator_environment_is_loopback_only_and_minimal(workspace: Workspace)
     assert env["PATH"] == "/usr/bin"
     assert "AWS_PROFILE" not in env
     assert "PYTHONPATH" not in env
+    assert env["TMPDIR"] == str(workspace.emulator_temp_dir)
+
+
+def test_starting_clears_what_the_last_emulators_workers_left(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    leftover = workspace.emulator_temp_dir / "ministack-lambda-fn-abc" / "bundle.zip"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"x" * 1024)
+    fake = tmp_path / "fake-emulator"
+    fake.write_text("#!/bin/sh\necho \"$TMPDIR\"\n")
+    fake.chmod(0o755)
+    process = emulator.start(workspace, fake, {"PATH": "/usr/bin:/bin"})
+    assert process.wait(timeout=10) == 0
+    assert workspace.emulator_temp_dir.is_dir()
+    assert list(workspace.emulator_temp_dir.iterdir()) == []
+    assert workspace.emulator_log.read_text().strip() == str(workspace.emulator_temp_dir)
 
 
 def test_host_environment_keeps_only_the_allowlist() -> None:

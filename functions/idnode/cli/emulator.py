@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,8 +147,16 @@ def emulator_environment(workspace: Workspace, env: Mapping[str, str]) -> dict[s
         SFTP_ENABLED="0",
         STATE_DIR=str(workspace.emulator_state_dir),
         PYTHONUNBUFFERED="1",
+        # Workers' unpacked bundles go where `start` can clear them (see Workspace).
+        TMPDIR=str(workspace.emulator_temp_dir),
     )
     return result
+
+
+def clear_temp(workspace: Workspace) -> None:
+    """Remove what an emulator's workers left behind (call only with no emulator of this
+    workspace running): none of it outlives the emulator."""
+    shutil.rmtree(workspace.emulator_temp_dir, ignore_errors=True)
 
 
 def start(
@@ -157,6 +166,8 @@ def start(
     detached emulator must outlive this process), logging to .idnode/ministack.log."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
     workspace.emulator_state_dir.mkdir(parents=True, exist_ok=True)
+    clear_temp(workspace)
+    workspace.emulator_temp_dir.mkdir(parents=True)
     with workspace.emulator_log.open("wb") as log:
         # The executable is the entry point uv installed under .idnode/tools/.
         return subprocess.Popen(  # noqa: S603

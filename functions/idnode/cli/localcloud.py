@@ -395,6 +395,7 @@ def stop_started(workspace: Workspace, cloud: LocalCloud) -> bool:
     if cloud.process is None:
         return False
     stopped = emulator.stop(cloud.process.pid)
+    emulator.clear_temp(workspace)
     current = read_state(workspace)
     if current is not None and current.emulator_pid == cloud.process.pid:
         clear_state(workspace)
@@ -520,6 +521,7 @@ def down(out: TextIO = sys.stdout) -> int:
             out.write(f"Stopped ministack (pid {state.emulator_pid}).\n")
         else:
             out.write(f"ministack (pid {state.emulator_pid}) was no longer running.\n")
+        emulator.clear_temp(workspace)
         # Its state lived in memory only, so the published endpoints are gone with it.
         workspace.endpoints_file.unlink(missing_ok=True)
     clear_state(workspace)

@@ -109,6 +109,12 @@ class Workspace:
         return self.state_dir / "ministack-state"
 
     @property
+    def emulator_temp_dir(self) -> Path:
+        """The emulator's temporary files: each function worker unpacks its bundle (about
+        140 MB) there and the emulator does not remove it when it ends the worker."""
+        return self.state_dir / "ministack-tmp"
+
+    @property
     def cdk_dir(self) -> Path:
         """The CDK app and the pinned CDK CLI (package.json, package-lock.json)."""
         return self.root / "infra" / "cdk"

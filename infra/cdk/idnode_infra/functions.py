@@ -18,6 +18,11 @@ DEFAULT_MEMORY_MB = 1024
 # API Gateway gives up on an integration after 30 s; a request that takes a third of that is
 # already failing its latency budget.
 DEFAULT_TIMEOUT = Duration.seconds(10)
+# The local cloud runs each worker's cold start on the host's own cores: a burst of them (a
+# fresh deploy meeting a fleet of simulated devices) takes longer than a request's budget on a
+# small machine, and a worker the emulator kills for its timeout costs it a concurrency slot
+# until it restarts.
+LOCAL_TIMEOUT = Duration.seconds(60)
 
 
 class Functions(Construct):
@@ -31,10 +36,12 @@ class Functions(Construct):
         environment: Mapping[str, str],
         removal_policy: RemovalPolicy,
         code: lambda_.Code | None = None,
+        timeout: Duration = DEFAULT_TIMEOUT,
     ) -> None:
         super().__init__(scope, construct_id)
         self._environment = dict(environment)
         self._removal_policy = removal_policy
+        self._timeout = timeout
         # One Code object: CDK stages it once however many functions use it.
         self._code = code or function_code()
 
@@ -45,7 +52,7 @@ class Functions(Construct):
         handler: str,
         description: str,
         memory_size: int = DEFAULT_MEMORY_MB,
-        timeout: Duration = DEFAULT_TIMEOUT,
+        timeout: Duration | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> lambda_.Function:
         """A function running `handler` (a dotted path inside the idnode package)."""
@@ -73,7 +80,7 @@ class Functions(Construct):
             architecture=ARCHITECTURE,
             description=description,
             memory_size=memory_size,
-            timeout=timeout,
+            timeout=timeout or self._timeout,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
             role=role,

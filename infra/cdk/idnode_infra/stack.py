@@ -24,7 +24,7 @@ from idnode_infra.auth import Auth
 from idnode_infra.data import Data
 from idnode_infra.deployment import Deployment
 from idnode_infra.devices import Devices, load_rules
-from idnode_infra.functions import Functions
+from idnode_infra.functions import DEFAULT_TIMEOUT, LOCAL_TIMEOUT, Functions
 
 GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
 HANDLES_HANDLER = "idnode.handlers.handles.handler"
@@ -97,6 +97,7 @@ class IdnodeStack(Stack):
             self,
             "Functions",
             removal_policy=deployment.removal_policy,
+            timeout=LOCAL_TIMEOUT if deployment.local else DEFAULT_TIMEOUT,
             # Every function reads the same settings model, which requires all table names.
             environment={
                 **{
