@@ -8,9 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 import idnode.cli
@@ -31,6 +34,7 @@ OUTPUTS = {
     },
     "DevicePolicyName": "idnode-device",
     "DeadLetterQueueUrl": "http://127.0.0.1:4566/000000000000/idnode-DeadLetters",
+    "DeviceEventsFunctionName": "idnode-DeviceEvents",
     "NodePrefix": "88.100",
     "Region": "us-east-1",
 }
@@ -313,7 +317,7 @@ def test_starting_clears_what_the_last_emulators_workers_left(
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"x" * 1024)
     fake = tmp_path / "fake-emulator"
-    fake.write_text("#!/bin/sh\necho \"$TMPDIR\"\n")
+    fake.write_text('#!/bin/sh\necho "$TMPDIR"\n')
     fake.chmod(0o755)
     process = emulator.start(workspace, fake, {"PATH": "/usr/bin:/bin"})
     assert process.wait(timeout=10) == 0
@@ -652,6 +656,9 @@ def fake_cloud(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[st
     monkeypatch.setattr(cdk, "is_bootstrapped", lambda _url: False)
     monkeypatch.setattr(cdk, "bootstrap_local", lambda *_args: calls["steps"].append("bootstrap"))
     monkeypatch.setattr(cdk, "deploy_local", deploy)
+    monkeypatch.setattr(
+        localcloud, "warm_device_events", lambda _outputs, _url: calls["steps"].append("warm")
+    )
     return calls
 
 
@@ -660,7 +667,7 @@ def test_bring_up_starts_deploys_seeds_and_publishes(
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     cloud = localcloud.bring_up(workspace, localcloud.Progress(io.StringIO()), env={})
-    assert fake_cloud["steps"] == ["start", "bootstrap", "deploy http://127.0.0.1:4566"]
+    assert fake_cloud["steps"] == ["start", "bootstrap", "deploy http://127.0.0.1:4566", "warm"]
     assert cloud.started
     assert localcloud.read_state(workspace) == cloud.state
     assert cloud.state.emulator_pid == _FakeProcess.pid
@@ -673,6 +680,38 @@ def test_bring_up_starts_deploys_seeds_and_publishes(
     assert fake_cloud["stopped"] == [str(_FakeProcess.pid)]
     assert localcloud.read_state(workspace) is None
     assert not workspace.endpoints_file.exists()
+
+
+def test_device_events_workers_are_started_together_before_devices_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrived = threading.Barrier(localcloud.WARM_WORKERS, timeout=10)
+    invoked: list[dict[str, Any]] = []
+
+    class FakeLambda:
+        def invoke(self, **request: Any) -> dict[str, Any]:
+            invoked.append(request)
+            arrived.wait()  # every invocation is under way at once: one worker each
+            return {"StatusCode": 200, "Payload": io.BytesIO(b"{}")}
+
+    monkeypatch.setattr(boto3, "client", lambda *_args, **_kwargs: FakeLambda())
+    localcloud.warm_device_events(OUTPUTS, "http://127.0.0.1:4566")
+    assert len(invoked) == localcloud.WARM_WORKERS
+    assert {r["FunctionName"] for r in invoked} == {"idnode-DeviceEvents"}
+    assert json.loads(invoked[0]["Payload"]) == localcloud.WARM_UP_EVENT
+
+
+def test_a_device_events_function_that_fails_to_start_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class BrokenLambda:
+        def invoke(self, **_request: Any) -> dict[str, Any]:
+            payload = io.BytesIO(b'{"errorMessage": "No module named idnode"}')
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": payload}
+
+    monkeypatch.setattr(boto3, "client", lambda *_args, **_kwargs: BrokenLambda())
+    with pytest.raises(emulator.EmulatorError, match="No module named idnode"):
+        localcloud.warm_device_events(OUTPUTS, "http://127.0.0.1:4566")
 
 
 def test_a_failed_deploy_stops_the_emulator_it_started(

@@ -149,6 +149,9 @@ def emulator_environment(workspace: Workspace, env: Mapping[str, str]) -> dict[s
         PYTHONUNBUFFERED="1",
         # Workers' unpacked bundles go where `start` can clear them (see Workspace).
         TMPDIR=str(workspace.emulator_temp_dir),
+        # Warm workers stay while the local cloud runs (`idnode up` starts some for device
+        # events); the default idle eviction after 5 minutes would bring back cold bursts.
+        LAMBDA_WARM_TTL_SECONDS=str(24 * 3600),
     )
     return result
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,8 +33,20 @@ REQUIRED_OUTPUTS = (
     *(settings.table_output(attribute) for attribute in settings.TABLES),
     "DevicePolicyName",
     "DeadLetterQueueUrl",
+    "DeviceEventsFunctionName",
     "NodePrefix",
 )
+# Workers of the device-events function started before any device connects. The emulator
+# starts a cold worker for every message that finds none free; a burst of messages right after
+# a deploy would start dozens at once, each taking seconds of CPU, and none would finish.
+WARM_WORKERS = 4
+# A presence event of a client that is no device: the function reads one item and ignores it.
+WARM_UP_EVENT = {
+    "kind": "presence",
+    "clientId": "idnode-warm-up",
+    "eventType": "connected",
+    "timestamp": 0,
+}
 # The local cloud serves every HTTP API under this path of the gateway: the `{id}.execute-api.
 # localhost` host names in the stack outputs do not resolve outside curl and browsers.
 EXECUTE_API_PATH = "/_aws/execute-api/{api_id}/$default"
@@ -353,6 +366,31 @@ def _deploy(
     return outputs
 
 
+def warm_device_events(outputs: Mapping[str, str], endpoint_url: str) -> None:
+    """Invoke the device-events function WARM_WORKERS times at once, so that as many warm
+    workers wait for the first devices (the emulator keeps them, see emulator.py)."""
+    import boto3  # noqa: PLC0415 - only `up` needs a Lambda client
+
+    client = boto3.client(
+        "lambda",
+        endpoint_url=endpoint_url,
+        region_name=outputs.get("Region") or cdk.LOCAL_REGION,
+        aws_access_key_id=cdk.LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cdk.LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    payload = json.dumps(WARM_UP_EVENT).encode()
+
+    def invoke(_: int) -> None:
+        reply = client.invoke(FunctionName=outputs["DeviceEventsFunctionName"], Payload=payload)
+        if reply.get("FunctionError"):
+            raise emulator.EmulatorError(
+                f"the device-events function failed to start: {reply['Payload'].read()[:500]!r}"
+            )
+
+    with ThreadPoolExecutor(WARM_WORKERS) as pool:
+        list(pool.map(invoke, range(WARM_WORKERS)))
+
+
 def _seed(outputs: Mapping[str, str], endpoint_url: str) -> dict[str, Any]:
     from idnode.cli.seed import seed_demo  # noqa: PLC0415  (loads the product's store layer)
 
@@ -379,6 +417,8 @@ def bring_up(
         outputs = reachable_outputs(raw_outputs, endpoint.url)
         with progress.step("seeding the demo node"):
             demo = _seed(outputs, endpoint.url)
+        with progress.step(f"starting {WARM_WORKERS} workers of the device-events function"):
+            warm_device_events(outputs, endpoint.url)
         endpoints = endpoints_document(outputs, endpoint.url, demo)
         _write_json(workspace.endpoints_file, endpoints)
     except BaseException:

@@ -156,6 +156,7 @@ class IdnodeStack(Stack):
             },
             "DevicePolicyName": devices.policy_name,
             "DeadLetterQueueUrl": devices.dead_letters.queue_url,
+            "DeviceEventsFunctionName": device_events_function.function_name,
             "NodePrefix": deployment.node_prefix,
             "Region": self.region,
         }
