@@ -6,7 +6,10 @@ as in AWS:
 
 - `get_item`: a raw boto3 `GetItem` with a strongly consistent read, the floor;
 - `handles`: a public `GET /api/handles/{handle}` through the Handle REST Lambda handler;
-- `graphql`: the published `ResolveIdentifier` operation through the GraphQL Lambda handler.
+- `graphql`: the published `ResolveIdentifier` operation through the GraphQL Lambda handler;
+- `digital_link`: a GS1 Digital Link request for a serialised GTIN whose serial has no links
+  of its own, `GET /01/{gtin}/21/{serial}`, answered by the GTIN's default link (a 307) through
+  the same Handle REST handler: one batch read of the key and the keys it walks up to.
 
 After a warm-up, the paths take turns call by call (the order rotates with every turn),
 in rounds of `batch` calls per path, so that drift in the machine's load reaches every
@@ -39,6 +42,7 @@ import boto3
 from bench.endpoint import dynamodb_endpoint
 from idnode.cli.gateway import DEFAULT_ROUTES, LocalLambdaContext, Route, http_api_event
 from idnode.domain.handles import Handle
+from idnode.domain.links import build_links
 from idnode.domain.prefixes import Prefix
 from idnode.domain.records import MAX_VALUES, new_record
 from idnode.domain.values import parse_values
@@ -46,9 +50,31 @@ from idnode.handlers import graphql as graphql_function
 from idnode.handlers import handles as handles_function
 from idnode.node import current_node
 from idnode.settings import Settings, get_settings
-from idnode.store.identifiers import IdentifierRepository
 
 HANDLE = "88.100.1234/PUMP-0001"
+GTIN_HANDLE = "88.100.1234/01/09506000134352"
+DIGITAL_LINK_PATH = "/01/09506000134352/21/SN-0001"
+LINKS: list[dict[str, Any]] = [
+    {
+        "linkType": "gs1:pip",
+        "href": "https://example.com/products/cp-200",
+        "title": "CP-200",
+        "hreflang": ["en"],
+        "default": True,
+    },
+    {
+        "linkType": "gs1:pip",
+        "href": "https://example.com/zh/products/cp-200",
+        "title": "CP-200",
+        "hreflang": ["zh"],
+    },
+    {
+        "linkType": "gs1:instructions",
+        "href": "https://example.com/manuals/cp-200.pdf",
+        "title": "Manual",
+        "type": "application/pdf",
+    },
+]
 ENTERPRISE = "ent-1234"
 # A typical industrial record: public links and attributes, one restricted value.
 VALUES: list[dict[str, Any]] = [
@@ -93,7 +119,13 @@ def seed() -> None:
     record = new_record(
         Handle.parse(HANDLE), parse_values(VALUES, max_values=MAX_VALUES), datetime.now(UTC)
     )
-    IdentifierRepository(node.tables.identifiers).create(record)
+    node.identifiers.create(record)
+    gtin = new_record(
+        Handle.parse(GTIN_HANDLE), parse_values(VALUES, max_values=MAX_VALUES), datetime.now(UTC)
+    )
+    node.identifiers.create(gtin)  # with its key, gs1:01/09506000134352
+    stored = [link.to_json() for link in build_links(LINKS)]
+    node.keys.set_links(f"gs1:{GTIN_HANDLE.split('/', 1)[1]}", stored, at=0, expected=0)
 
 
 def get_item_path(node_settings: Settings) -> RequestPath:
@@ -128,6 +160,27 @@ def handles_path() -> RequestPath:
             raise BenchmarkSetupError(f"the Handle API did not resolve {HANDLE}: {response!r}")
 
     return RequestPath("handles", prepare, check)
+
+
+def digital_link_path() -> RequestPath:
+    route = _route("idnode-handles")
+    handler = handles_function.handler
+    default = LINKS[0]["href"]
+
+    def prepare() -> Call:
+        event = http_api_event("GET", DIGITAL_LINK_PATH)
+        context = LocalLambdaContext.for_route(route)
+        return lambda: handler(event, context)
+
+    def check(response: object) -> None:
+        if not (
+            isinstance(response, dict)
+            and response.get("statusCode") == 307
+            and response.get("headers", {}).get("Location") == default
+        ):
+            raise BenchmarkSetupError(f"the resolver did not redirect to {default}: {response!r}")
+
+    return RequestPath("digital_link", prepare, check)
 
 
 def graphql_path() -> RequestPath:
@@ -210,7 +263,12 @@ def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
         node_settings = get_settings()
         seed()
-        paths = [get_item_path(node_settings), handles_path(), graphql_path()]
+        paths = [
+            get_item_path(node_settings),
+            handles_path(),
+            graphql_path(),
+            digital_link_path(),
+        ]
         measured = measure(paths, rounds=rounds, batch=batch, warmup=warmup)
     return {
         "handle": HANDLE,

@@ -53,6 +53,7 @@ MICROSECONDS_PER_MILLISECOND = 1_000
 # Targets: the most each path may cost relative to its baseline (see bench/README.md).
 HANDLES_VS_GET_ITEM = 1.5
 GRAPHQL_VS_HANDLES = 3.0
+DIGITAL_LINK_VS_HANDLES = 1.3
 HANDLES_IMPORT_VS_BOTO3 = 1.2
 GRAPHQL_IMPORT_VS_BOTO3 = 2.5
 TELEMETRY_HANDLER_VS_PUT_ITEM = 6.5
@@ -84,11 +85,25 @@ def request_entries(document: Mapping[str, Any]) -> list[Entry]:
             target=GRAPHQL_VS_HANDLES,
             wall=(wall["graphql"], wall["handles"]),
         ),
+        path_ratio_entry(
+            "resolve_digital_link_vs_handles_handler",
+            cpu["digital_link"],
+            cpu["handles"],
+            of="CPU time per call of a GS1 Digital Link request (GET /01/{gtin}/21/{serial}, "
+            "walking up to the GTIN's default link, a 307) through the Handle REST Lambda "
+            "handler, over a Handle REST resolution through the same handler (medians)",
+            target=DIGITAL_LINK_VS_HANDLES,
+            wall=(wall["digital_link"], wall["handles"]),
+        ),
     ]
     described = {
         "get_item": ("resolve_get_item_us", "raw boto3 GetItem (ConsistentRead)"),
         "handles": ("resolve_handles_handler_us", "Handle REST Lambda handler, public resolution"),
         "graphql": ("resolve_graphql_handler_us", "GraphQL Lambda handler, resolve query"),
+        "digital_link": (
+            "resolve_digital_link_us",
+            "Handle REST Lambda handler, GS1 Digital Link redirect after walking up",
+        ),
     }
     for path, (name, what) in described.items():
         extra: dict[str, Any] = {

@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from idnode.adapters.people import UserPool
 from idnode.domain.operations import OperationEntry
+from idnode.domain.records import TEMPLATE_INDEX, Record
 from idnode.observability import logger, metrics
 from idnode.services.caching import TtlCache
 from idnode.services.callers import CallerAuthenticator, Tokens
@@ -23,6 +24,7 @@ from idnode.services.registry import RegistryService
 from idnode.settings import Settings, get_settings
 from idnode.store.credentials import CredentialRepository
 from idnode.store.identifiers import IdentifierRepository, StaleRecordError
+from idnode.store.keys import KeyRepository
 from idnode.store.models import bind_tables
 from idnode.store.operations import OperationRepository
 from idnode.store.parameters import ParameterRepository
@@ -32,12 +34,15 @@ from idnode.store.statistics import CounterRepository
 if TYPE_CHECKING:
     from idnode.adapters.iot import IotCore
     from idnode.services.billing import BillingService
+    from idnode.services.codes import CodeService
     from idnode.services.devices import DeviceService
+    from idnode.services.digital_links import DigitalLinkService
     from idnode.services.onboarding import OnboardingService
     from idnode.services.people import PeopleService
     from idnode.services.search import SearchService
     from idnode.services.statistics import StatisticsService
     from idnode.services.telemetry import TelemetryService
+    from idnode.services.templates import TemplateService
     from idnode.store.alarms import AlarmRepository
     from idnode.store.commands import CommandRepository
     from idnode.store.devices import DeviceRepository
@@ -59,7 +64,8 @@ class Node:
         self.prefixes = PrefixRepository(tables.prefixes)
         self.credentials = CredentialRepository(tables.credentials)
         self.counters = CounterRepository(tables.statistics)
-        self.identifiers = IdentifierRepository(tables.identifiers)
+        self.keys = KeyRepository(tables.keys)
+        self.identifiers = IdentifierRepository(tables.identifiers, self.keys)
         if tokens is None and settings.user_pool_id and settings.user_pool_client_id:
             # Imported here: PyJWT and cryptography cost import time that a process without a
             # user pool (or a benchmark of the Handle read path) should not pay.
@@ -100,6 +106,8 @@ class Node:
             log=self.log,
             meter=self.meter,
             stale_error=StaleRecordError,
+            keys=self.keys,
+            check=self._check_master_data,
             resolvable=lambda prefix: self._facts(prefix)[0],
         )
         self.callers = CallerAuthenticator(
@@ -110,6 +118,11 @@ class Node:
             second_factors=self.user_pool,
             require_mfa=settings.require_mfa,
         )
+
+    def _check_master_data(self, record: Record) -> None:
+        # Only records naming a template pay for the template service (and jsonschema).
+        if record.value_at(TEMPLATE_INDEX) is not None:
+            self.templates.check_record(record)
 
     def _retention_days(self) -> int:
         return self.parameters.retention_days()
@@ -193,6 +206,26 @@ class Node:
         )
 
     @cached_property
+    def digital_links(self) -> DigitalLinkService:
+        """GS1 Digital Link links and the resolver. Built for the Handle REST function's
+        resolver routes too: it needs only the keys table, the prefixes and the meter."""
+        from idnode.services.digital_links import DigitalLinkService
+
+        def enterprise_of(prefix: str) -> str | None:
+            # Read fresh, not from the resolution cache: it decides who may change links.
+            found = self.prefixes.get(prefix)
+            return found.enterprise if found is not None else None
+
+        return DigitalLinkService(
+            self.keys,
+            check_resolvable=self.registry.check_resolvable,
+            meter=self.meter,
+            log=self.log,
+            enterprise_of=enterprise_of,
+            clock=epoch_ms,
+        )
+
+    @cached_property
     def statistics(self) -> StatisticsService:
         from idnode.services.statistics import StatisticsService
 
@@ -213,6 +246,34 @@ class Node:
             IdentifierSearch(self.tables.identifiers),
             EnterpriseDirectory(self.tables.enterprises, self.tables.prefixes),
             self.settings.node_prefix,
+        )
+
+    @cached_property
+    def codes(self) -> CodeService:
+        from idnode.services.codes import CodeService
+        from idnode.store.codes import CodeRepository
+
+        return CodeService(
+            CodeRepository(self.tables.codes),
+            self.registry,
+            self.prefixes,
+            self.log,
+            # An enterprise of this node holds at least one prefix, whatever its status.
+            known_enterprise=lambda enterprise: bool(self.enterprises.prefixes_of(enterprise)),
+            clock=epoch_ms,
+        )
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        from idnode.services.templates import TemplateService
+        from idnode.store.templates import TemplateRepository
+
+        return TemplateService(
+            TemplateRepository(self.tables.templates),
+            self.log,
+            registry=lambda: self.registry,
+            enterprise_of=lambda prefix: self._facts(prefix)[1],
+            clock=epoch_ms,
         )
 
     # The IoT management system: people manage devices through GraphQL (`devices`); the

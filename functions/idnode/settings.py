@@ -28,6 +28,9 @@ PROFILES_TABLE = "IDNODE_PROFILES_TABLE"
 TELEMETRY_TABLE = "IDNODE_TELEMETRY_TABLE"
 ALARMS_TABLE = "IDNODE_ALARMS_TABLE"
 COMMANDS_TABLE = "IDNODE_COMMANDS_TABLE"
+TEMPLATES_TABLE = "IDNODE_TEMPLATES_TABLE"
+KEYS_TABLE = "IDNODE_KEYS_TABLE"
+CODES_TABLE = "IDNODE_CODES_TABLE"
 REQUIRE_MFA = "IDNODE_REQUIRE_MFA"
 METER_FLUSH_SECONDS = "IDNODE_METER_FLUSH_SECONDS"
 
@@ -47,6 +50,9 @@ TABLES: dict[str, str] = {
     "telemetry_table": TELEMETRY_TABLE,
     "alarms_table": ALARMS_TABLE,
     "commands_table": COMMANDS_TABLE,
+    "templates_table": TEMPLATES_TABLE,
+    "keys_table": KEYS_TABLE,
+    "codes_table": CODES_TABLE,
 }
 NODE_PREFIX = "IDNODE_NODE_PREFIX"
 USER_POOL_ID = "IDNODE_USER_POOL_ID"
@@ -90,6 +96,9 @@ class Settings:
     telemetry_table: str
     alarms_table: str
     commands_table: str
+    templates_table: str
+    keys_table: str
+    codes_table: str
     node_prefix: str
     user_pool_id: str = ""
     user_pool_client_id: str = ""

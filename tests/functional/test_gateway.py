@@ -552,10 +552,17 @@ def test_specific_routes_win_over_greedy_and_any() -> None:
     assert chosen("GET", "/api/a/b") == "x:two_segments"
     assert chosen("GET", "/api/a/b/c") == "x:any_greedy"
     assert chosen("GET", "/other") is None
-    assert [route.key for route in DEFAULT_ROUTES] == [
+    # The GS1 Digital Link paths are specific enough never to meet the Handle routes.
+    assert chosen("GET", "/01/09506000134352") is None
+    assert find_route(DEFAULT_ROUTES, "GET", "/01/09506000134352/21/A1") is not None
+    assert find_route(DEFAULT_ROUTES, "HEAD", "/.well-known/gs1resolver") is not None
+    assert find_route(DEFAULT_ROUTES, "POST", "/01/09506000134352") is None
+    assert [route.key for route in DEFAULT_ROUTES][:5] == [
         "ANY /graphql",
         "ANY /api/handles/{handle+}",
         "GET /api/handles",
+        "POST /api/handles",
+        "GET /00/{key+}",
     ]
 
 

@@ -29,6 +29,8 @@ from idnode.node import Node
 from idnode.services.search import SearchService
 from idnode.store.enterprises import EnterpriseRepository, name_key
 from idnode.store.identifiers import IdentifierRepository
+from idnode.store.keys import KeyRepository
+from idnode.store.metadata_models import KeyModel
 from idnode.store.models import EnterpriseModel, IdentifierModel, PrefixModel, bind
 from idnode.store.pages import encode_cursor
 from idnode.store.prefixes import PrefixRepository
@@ -97,7 +99,9 @@ def tables() -> Iterator[Tables]:
         )
         for model in (bound.identifiers, bound.enterprises, bound.prefixes):
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-        identifiers = IdentifierRepository(bound.identifiers)
+        keys = bind(KeyModel, "search-keys", REGION, None)
+        keys.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        identifiers = IdentifierRepository(bound.identifiers, KeyRepository(keys))
         values = parse_values(
             [{"index": 1, "type": "URL", "data": "https://x.example"}], max_values=9
         )

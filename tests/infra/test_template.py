@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match
 from pynamodb.models import Model
 
 from idnode import settings
+from idnode.cli.gateway import DEFAULT_ROUTES
 from idnode.cli.localcloud import REQUIRED_OUTPUTS
 from idnode.store.device_models import (
     AlarmModel,
@@ -20,6 +21,7 @@ from idnode.store.device_models import (
     ProfileModel,
     TelemetryModel,
 )
+from idnode.store.metadata_models import CodeModel, KeyModel, TemplateModel
 from idnode.store.models import (
     ApplicationModel,
     CounterModel,
@@ -67,6 +69,9 @@ MODELS: dict[type[Model], str] = {
     TelemetryModel: "telemetry_table",
     AlarmModel: "alarms_table",
     CommandModel: "commands_table",
+    TemplateModel: "templates_table",
+    KeyModel: "keys_table",
+    CodeModel: "codes_table",
 }
 HANDLERS = {
     "graphql": "idnode.handlers.graphql.handler",
@@ -349,12 +354,24 @@ def test_routes_reach_their_functions(aws: Synthesised) -> None:
         route["Properties"]["RouteKey"]: route["Properties"]["Target"]["Fn::Join"][1][1]["Ref"]
         for route in _of_type(aws, "AWS::ApiGatewayV2::Route").values()
     }
-    assert routes.keys() == {"ANY /graphql", "ANY /api/handles/{handle+}", "GET /api/handles"}
-    expected = {
-        "ANY /graphql": HANDLERS["graphql"],
-        "ANY /api/handles/{handle+}": HANDLERS["handles"],
-        "GET /api/handles": HANDLERS["handles"],
+    # The local gateway mirrors the deployed routes exactly.
+    assert routes.keys() == {route.key for route in DEFAULT_ROUTES}
+    digital_link = {
+        f"{method} /{ai}/{{key+}}"
+        for ai in ("01", "00", "414", "8003", "8004")
+        for method in ("GET", "HEAD")
     }
+    assert routes.keys() == {
+        "ANY /graphql",
+        "ANY /api/handles/{handle+}",
+        "GET /api/handles",
+        "POST /api/handles",
+        "GET /.well-known/gs1resolver",
+        "HEAD /.well-known/gs1resolver",
+        *digital_link,
+    }
+    expected = {key: HANDLERS["handles"] for key in routes if key != "ANY /graphql"}
+    expected["ANY /graphql"] = HANDLERS["graphql"]
     for route_key, integration_id in routes.items():
         props = integrations[integration_id]["Properties"]
         assert props["IntegrationType"] == "AWS_PROXY"
@@ -370,12 +387,15 @@ def test_api_gateway_may_invoke_each_function_for_its_routes_only(aws: Synthesis
         for logical_id, permission in _of_type(aws, "AWS::Lambda::Permission").items()
         if permission["Properties"]["Principal"] != "iot.amazonaws.com"  # topic rules
     }
-    assert len(permissions) == 3
+    # Permissions name their route's path, for any stage and method: only the routed paths.
+    sources = []
     for permission in permissions.values():
         props = permission["Properties"]
         assert props["Principal"] == "apigateway.amazonaws.com"
-        source = json.dumps(props["SourceArn"])
-        assert "/graphql" in source or "/api/handles" in source
+        tail = props["SourceArn"]["Fn::Join"][1][-1]
+        assert tail.startswith("/*/*/"), tail
+        sources.append(tail.removeprefix("/*/*"))
+    assert set(sources) == {route.path for route in DEFAULT_ROUTES}
 
 
 def test_default_stage_throttles_and_logs_access(aws: Synthesised) -> None:

@@ -20,6 +20,7 @@ from idnode.store.allocation import PrefixAllocator
 from idnode.store.applications import ApplicationRepository
 from idnode.store.enterprises import EnterpriseRepository
 from idnode.store.identifiers import IdentifierRepository
+from idnode.store.keys import KeyRepository
 from idnode.store.statistics import CounterRepository
 
 
@@ -55,7 +56,7 @@ def onboarding_service(
         enterprises=enterprises,
         applications=applications,
         allocation=allocation,
-        admin_handles=IdentifierRepository(tables.identifiers),
+        admin_handles=IdentifierRepository(tables.identifiers, KeyRepository(tables.keys)),
         directory=directory,
         counters=CounterRepository(tables.statistics),
         log=node.log,

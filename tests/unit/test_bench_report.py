@@ -215,8 +215,18 @@ def test_request_entries_from_the_resolution_output() -> None:
         return [[us * 1000] * 3, [us * 1000] * 3]
 
     document = {
-        "cpu_ns": {"get_item": rounds(2000), "handles": rounds(2500), "graphql": rounds(5000)},
-        "wall_ns": {"get_item": rounds(2200), "handles": rounds(2750), "graphql": rounds(6050)},
+        "cpu_ns": {
+            "get_item": rounds(2000),
+            "handles": rounds(2500),
+            "graphql": rounds(5000),
+            "digital_link": rounds(3500),
+        },
+        "wall_ns": {
+            "get_item": rounds(2200),
+            "handles": rounds(2750),
+            "graphql": rounds(6050),
+            "digital_link": rounds(3300),
+        },
         "first_call_ns": {"graphql": 40_000_000},
     }
     entries = {entry.name: entry for entry in request_entries(document)}
@@ -229,6 +239,10 @@ def test_request_entries_from_the_resolution_output() -> None:
     assert second.value == pytest.approx(2.0)
     assert second.details["wall_ratio"] == pytest.approx(2.2)
     assert entries["resolve_graphql_handler_us"].details["first_call_wall_us"] == 40_000.0
+    third = entries["resolve_digital_link_vs_handles_handler"]
+    assert (third.value, third.target, third.met) == (pytest.approx(1.4), 1.3, False)
+    assert third.details["wall_ratio"] == pytest.approx(1.2)
+    assert entries["resolve_digital_link_us"].value == pytest.approx(3500.0)
     assert entries["resolve_handles_handler_overhead_us"].value == pytest.approx(500.0)
     for entry in entries.values():
         assert entry.to_json().keys() >= REQUIRED_KEYS

@@ -135,6 +135,9 @@ def test_endpoints_document_has_what_clients_need() -> None:
             "telemetry",
             "alarms",
             "commands",
+            "templates",
+            "keys",
+            "codes",
         )
     }
     assert document["nodePrefix"] == "88.100"

@@ -9,6 +9,7 @@ import pytest
 from idnode.settings import (
     ALARMS_TABLE,
     APPLICATIONS_TABLE,
+    CODES_TABLE,
     COMMANDS_TABLE,
     CREDENTIALS_TABLE,
     DEAD_LETTER_QUEUE_URL,
@@ -17,6 +18,7 @@ from idnode.settings import (
     ENTERPRISES_TABLE,
     GRAPHIQL,
     IDENTIFIERS_TABLE,
+    KEYS_TABLE,
     MAX_BODY_BYTES,
     MEMBERS_TABLE,
     NODE_PREFIX,
@@ -26,6 +28,7 @@ from idnode.settings import (
     PROFILES_TABLE,
     STATISTICS_TABLE,
     TELEMETRY_TABLE,
+    TEMPLATES_TABLE,
     USER_POOL_CLIENT_ID,
     USER_POOL_ID,
     Settings,
@@ -48,6 +51,9 @@ REQUIRED = {
     TELEMETRY_TABLE: "telemetry",
     ALARMS_TABLE: "alarms",
     COMMANDS_TABLE: "commands",
+    TEMPLATES_TABLE: "templates",
+    KEYS_TABLE: "keys",
+    CODES_TABLE: "codes",
     NODE_PREFIX: "88.100",
 }
 
@@ -95,6 +101,9 @@ def test_the_minimal_environment_and_its_defaults() -> None:
         telemetry_table="telemetry",
         alarms_table="alarms",
         commands_table="commands",
+        templates_table="templates",
+        keys_table="keys",
+        codes_table="codes",
         node_prefix="88.100",
         user_pool_id="",
         user_pool_client_id="",

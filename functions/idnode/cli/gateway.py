@@ -6,7 +6,10 @@ the HTTP response. Routes mirror the deployed HTTP API:
 
     ANY /graphql                 -> idnode.handlers.graphql.handler
     ANY /api/handles/{handle+}   -> idnode.handlers.handles.handler
-    GET /api/handles             -> idnode.handlers.handles.handler
+    GET|POST /api/handles        -> idnode.handlers.handles.handler
+    GET|HEAD /{ai}/{key+}        -> idnode.handlers.handles.handler (GS1 Digital Link: ai is
+                                    01, 00, 414, 8003 or 8004)
+    GET|HEAD /.well-known/gs1resolver -> idnode.handlers.handles.handler
 
 The path reaches the handler the way an HTTP API delivers it: `rawPath` and
 `requestContext.http.path` are percent-decoded, and path parameters are taken from that
@@ -43,6 +46,7 @@ from starlette.types import Receive, Scope, Send
 
 from idnode import settings
 from idnode.cli.workspace import Workspace
+from idnode.domain.schemes import GS1_PRIMARY_AIS
 
 logger = logging.getLogger(__name__)
 
@@ -108,10 +112,22 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+# The GS1 Digital Link resolver's routes: one per primary key's application identifier.
+DIGITAL_LINK_PATHS: Final = (
+    *(f"/{ai}/{{key+}}" for ai in sorted(GS1_PRIMARY_AIS)),
+    "/.well-known/gs1resolver",
+)
+
 DEFAULT_ROUTES: Final = (
     Route("ANY", "/graphql", "idnode.handlers.graphql:handler", "idnode-graphql"),
     Route("ANY", "/api/handles/{handle+}", "idnode.handlers.handles:handler", "idnode-handles"),
     Route("GET", "/api/handles", "idnode.handlers.handles:handler", "idnode-handles"),
+    Route("POST", "/api/handles", "idnode.handlers.handles:handler", "idnode-handles"),
+    *(
+        Route(method, path, "idnode.handlers.handles:handler", "idnode-handles")
+        for path in DIGITAL_LINK_PATHS
+        for method in ("GET", "HEAD")
+    ),
 )
 
 

@@ -288,6 +288,13 @@ class Operation(StrEnum):
     VIEW_DEVICES = "view-devices"
     MANAGE_DEVICES = "manage-devices"
     CONTROL_DEVICES = "control-devices"
+    # metadata templates, private codes and GS1 Digital Link links
+    VIEW_TEMPLATES = "view-templates"
+    MANAGE_TEMPLATES = "manage-templates"
+    EXTEND_TEMPLATES = "extend-templates"
+    MANAGE_CODES = "manage-codes"
+    RESOLVE_CODES = "resolve-codes"
+    MANAGE_LINKS = "manage-links"
 
 
 _A = Actor
@@ -351,6 +358,32 @@ MATRIX: dict[Operation, dict[Actor, Scope]] = {
     Operation.MANAGE_DEVICES: {_A.PLATFORM_ADMIN: Scope.ANY, _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE},
     # Operating devices day to day is for every enterprise role; auditors only watch.
     Operation.CONTROL_DEVICES: {
+        _A.PLATFORM_ADMIN: Scope.ANY,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    # Templates are the industry's shared vocabulary: anyone reads them; the node's
+    # administrators import them; enterprise admins extend them for their enterprise.
+    Operation.VIEW_TEMPLATES: _EVERYONE,
+    Operation.MANAGE_TEMPLATES: {_A.PLATFORM_ADMIN: Scope.ANY},
+    Operation.EXTEND_TEMPLATES: {
+        _A.PLATFORM_ADMIN: Scope.ANY,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+    },
+    # Private codes are the enterprise's own; resolving them is also open to the enterprises
+    # the owner grants it to (checked against the owner's grants, see docs/private-codes.md).
+    Operation.MANAGE_CODES: {
+        _A.PLATFORM_ADMIN: Scope.ANY,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    Operation.RESOLVE_CODES: {
+        **_STAFF,
+        _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
+        _A.ENTERPRISE_USER: Scope.ENTERPRISE,
+    },
+    # Digital Link links belong with the identifier: the people who may change it link it.
+    Operation.MANAGE_LINKS: {
         _A.PLATFORM_ADMIN: Scope.ANY,
         _A.ENTERPRISE_ADMIN: Scope.ENTERPRISE,
         _A.ENTERPRISE_USER: Scope.ENTERPRISE,

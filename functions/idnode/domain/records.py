@@ -14,6 +14,9 @@ from idnode.domain.handles import Handle
 from idnode.domain.values import Value, sorted_by_index
 
 MAX_VALUES = 256
+# The node's convention (shared with the national node's secondary-node API): the value at
+# this index names the metadata template, `<code>@<version>`, the record's master data follows.
+TEMPLATE_INDEX = 1001
 
 
 @dataclass(frozen=True, slots=True)

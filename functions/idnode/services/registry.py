@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from idnode.domain.access import (
@@ -18,27 +20,36 @@ from idnode.domain.access import (
     require_authenticated,
 )
 from idnode.domain.errors import (
+    AuthenticationRequiredError,
     ConcurrentUpdateError,
     HandleAlreadyExistsError,
     HandleNotFoundError,
+    IdnodeError,
     InvalidValueError,
     PrefixNotServedError,
 )
 from idnode.domain.handles import Handle, fold_case, is_under, validate_prefix
 from idnode.domain.prefixes import Prefix
 from idnode.domain.records import Record, new_record
+from idnode.domain.schemes import Scheme, key_of
+from idnode.domain.schemes import parse as parse_key
 from idnode.domain.values import Value
 from idnode.services.metering import Meter
-from idnode.services.operations import OperationLog, Pending
+from idnode.services.operations import OperationLog, Pending, error_kind
+from idnode.store.keys import KeyEntry
 from idnode.store.pages import Page
 
 MAX_PAGE_SIZE = 1000
+MAX_BATCH = 2000
+# Failures named one by one in a batch's operation log entry; the counts cover the rest.
+MAX_LOGGED_FAILURES = 20
 
 
 class Identifiers(Protocol):
     def get(self, handle: Handle) -> Record | None: ...
     def get_many(self, handles: Sequence[Handle]) -> list[Record]: ...
     def create(self, record: Record) -> Record: ...
+    def create_many(self, records: Sequence[Record]) -> list[IdnodeError | None]: ...
     def save(self, record: Record) -> Record: ...
     def delete(self, record: Record) -> None: ...
     def list_by_prefix(self, prefix: str, limit: int, cursor: str | None) -> Page[Record]: ...
@@ -46,6 +57,10 @@ class Identifiers(Protocol):
 
 class Prefixes(Protocol):
     def get(self, prefix: str) -> Prefix | None: ...
+
+
+class Keys(Protocol):
+    def get(self, key: str) -> KeyEntry | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +73,59 @@ class Resolution:
     includes_restricted: bool
 
 
+class DuplicateInBatchError(InvalidValueError):
+    """A batch names the same identifier (or scheme key) twice; the later item fails."""
+
+
+class BatchStatus(StrEnum):
+    CREATED = "created"
+    EXISTED = "existed"  # registered already, with the same values: a retry's earlier success
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One identifier of a batch. `error`: the edge could not read the item's values."""
+
+    name: str
+    values: Sequence[Value] = ()
+    error: IdnodeError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    position: int
+    handle: str
+    status: BatchStatus
+    error: IdnodeError | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The failure's kind, as in the operation log (`handle-already-exists`...)."""
+        return error_kind(self.error) if self.error is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    items: tuple[ItemResult, ...]
+
+    def count(self, status: BatchStatus) -> int:
+        return sum(1 for item in self.items if item.status is status)
+
+
+def _same_values(a: Record, b: Record) -> bool:
+    """Equal values, whenever they were stamped."""
+
+    def content(r: Record) -> list[tuple[object, ...]]:
+        return sorted(((v.index, v.type, v.data, v.ttl, v.permissions) for v in r.values), key=str)
+
+    return content(a) == content(b)
+
+
 Change = Callable[[Record, datetime], Record]
+# Batch items still in the running, by position (module-level: the service has a `list`).
+Candidates = list[tuple[int, Record]]
+Raced = list[tuple[int, Record, IdnodeError]]
 W = TypeVar("W")
 
 
@@ -72,6 +139,8 @@ class RegistryService:
         log: OperationLog,
         meter: Meter,
         stale_error: type[Exception],
+        keys: Keys | None = None,
+        check: Callable[[Record], None] = lambda _record: None,
         resolvable: Callable[[str], bool] = lambda _prefix: True,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_attempts: int = 8,
@@ -83,6 +152,9 @@ class RegistryService:
         self._log = log
         self._meter = meter
         self._resolvable = resolvable
+        self._keys = keys
+        # Checks every record about to be written (master data against its template).
+        self._check = check
         self._stale = stale_error
         self._clock = clock
         self._max_attempts = max_attempts
@@ -106,6 +178,16 @@ class RegistryService:
         )
         self.count_resolution(resolution)
         return resolution
+
+    def identifier_of(self, scheme: Scheme | str, key: str) -> str:
+        """The node identifier a scheme key (a GTIN, a Digital Link URI, an OID...) maps to."""
+        parsed = parse_key(scheme, key)
+        if parsed.scheme is Scheme.HANDLE:
+            return parsed.value
+        entry = self._keys.get(str(parsed)) if self._keys is not None else None
+        if entry is None:
+            raise HandleNotFoundError(f"{parsed} is not registered", handle=str(parsed))
+        return entry.handle
 
     def check_resolvable(self, handle: Handle) -> None:
         """A suspended enterprise's identifiers may be withdrawn from resolution too."""
@@ -163,9 +245,124 @@ class RegistryService:
             handle = self._writable(name, principal, op)
             record = new_record(handle, values, self._clock())
             authorise_write(principal, handle, None, record)
+            self._check(record)
             created = self._identifiers.create(record)
             self._count_registration(handle)
             return created
+
+    def register_many(self, items: Sequence[BatchItem], principal: Principal) -> BatchResult:
+        """Register up to MAX_BATCH identifiers, each validated and reported on its own.
+
+        Naturally idempotent per item: an identifier registered already with the same values
+        is reported EXISTED, so a call that timed out half-way can be sent again as it was.
+        Each item is written whole (with its scheme key) or not at all."""
+        with self._log.recording(principal, "register-identifiers", f"{len(items)} items") as op:
+            if not principal.authenticated:
+                raise AuthenticationRequiredError("registering identifiers needs authentication")
+            if not 1 <= len(items) <= MAX_BATCH:
+                raise InvalidValueError(
+                    f"a batch holds 1 to {MAX_BATCH} identifiers, not {len(items)}"
+                )
+            results: dict[int, ItemResult] = {}
+            candidates, enterprises = self._batch_candidates(items, principal, results)
+            existing = self._identifiers.get_many([r.handle for _, r in candidates])
+            found = {r.handle.key: r for r in existing}
+            new: Candidates = []
+            for position, record in candidates:
+                before = found.get(record.handle.key)
+                if before is None:
+                    new.append((position, record))
+                else:
+                    results[position] = _registered(position, record, before)
+            self._write_batch(new, results)
+            result = BatchResult(tuple(results[p] for p in range(len(items))))
+            op.enterprise = enterprises.pop() if len(enterprises) == 1 else principal.enterprise
+            op.target = (
+                f"{len(items)} identifiers under {candidates[0][1].handle.prefix}"
+                if candidates and len({r.handle.prefix_key for _, r in candidates}) == 1
+                else f"{len(items)} identifiers"
+            )
+            op.details.update(_batch_details(result))
+            return result
+
+    def _batch_candidates(
+        self, items: Sequence[BatchItem], principal: Principal, results: dict[int, ItemResult]
+    ) -> tuple[Candidates, set[str]]:
+        """The items that may be written (failing the others in `results`), and the
+        enterprises they belong to."""
+        names: dict[str, int] = {}
+        keys: dict[str, int] = {}
+        served: dict[str, Prefix | IdnodeError] = {}
+        enterprises: set[str] = set()
+        candidates: Candidates = []
+        at = self._clock()
+        for position, item in enumerate(items):
+            try:
+                if item.error is not None and not item.name:
+                    raise item.error  # an entry without a name: say what is wrong with it
+                handle = Handle.parse(item.name)
+                first = names.setdefault(handle.key, position)
+                if first != position:
+                    raise DuplicateInBatchError(
+                        f"{item.name} is item {first} of this batch already", handle=item.name
+                    )
+                key = key_of(handle)
+                if key is not None:
+                    first = keys.setdefault(str(key), position)
+                    if first != position:
+                        raise DuplicateInBatchError(
+                            f"{key} is the key of item {first} of this batch already",
+                            handle=item.name,
+                        )
+                prefix = served.get(handle.prefix_key)
+                if prefix is None:
+                    try:
+                        prefix = self._check_served(handle)
+                    except PrefixNotServedError as error:
+                        prefix = error
+                    served[handle.prefix_key] = prefix
+                if isinstance(prefix, IdnodeError):
+                    raise PrefixNotServedError(prefix.message, handle=item.name)
+                if item.error is not None:
+                    raise item.error
+                record = new_record(handle, item.values, at)
+                authorise_write(principal, handle, None, record)
+                self._check(record)
+            except IdnodeError as error:
+                results[position] = _failed(position, item.name, error)
+                continue
+            if prefix.enterprise is not None:
+                enterprises.add(prefix.enterprise)
+            candidates.append((position, record))
+        return candidates, enterprises
+
+    def _write_batch(self, new: Candidates, results: dict[int, ItemResult]) -> None:
+        """Create the new records; classify those another writer registered meanwhile."""
+        outcomes = self._identifiers.create_many([record for _, record in new])
+        raced: Raced = []
+        created: Counter[str] = Counter()
+        for (position, record), error in zip(new, outcomes, strict=True):
+            if error is None:
+                results[position] = ItemResult(position, record.handle.name, BatchStatus.CREATED)
+                created[record.handle.prefix] += 1
+            elif isinstance(error, HandleAlreadyExistsError):
+                raced.append((position, record, error))
+            else:
+                results[position] = _failed(position, record.handle.name, error)
+        if raced:
+            now = {
+                r.handle.key: r for r in self._identifiers.get_many([r.handle for _, r, _ in raced])
+            }
+            for position, record, error in raced:
+                before = now.get(record.handle.key)
+                results[position] = (
+                    _registered(position, record, before)
+                    if before is not None
+                    else _failed(position, record.handle.name, error)
+                )
+        for prefix, n in created.items():
+            self._meter.count(prefix, "registrations", n)
+            self._meter.count(prefix, "identifiers", n)
 
     def _count_registration(self, handle: Handle) -> None:
         self._meter.count(handle.prefix, "registrations")
@@ -195,6 +392,7 @@ class RegistryService:
             if before is None:
                 record = new_record(handle, values, at)
                 authorise_write(principal, handle, None, record)
+                self._check(record)
                 try:
                     return self._identifiers.create(record), True
                 except HandleAlreadyExistsError:
@@ -202,6 +400,7 @@ class RegistryService:
                     raise self._stale(handle.key) from None
             after = before.replaced(values, at)
             authorise_write(principal, handle, before, after)
+            self._check(after)
             return self._identifiers.save(after), False
 
         return write
@@ -294,6 +493,7 @@ class RegistryService:
                 )
             after = change(before, self._clock())
             authorise_write(principal, handle, before, after)
+            self._check(after)
             return self._identifiers.save(after)
 
         return write
@@ -311,6 +511,7 @@ class RegistryService:
         """Parse the name, then refuse anonymous callers and prefixes that take no writes."""
         handle = Handle.parse(name)
         op.target = handle.name
+        key_of(handle)  # a suffix in a scheme's namespace must be a valid, canonical key
         require_authenticated(principal, handle)
         op.enterprise = self._check_served(handle).enterprise
         return handle
@@ -336,3 +537,32 @@ class RegistryService:
                 handle=handle.name,
             )
         return prefix
+
+
+def _failed(position: int, name: str, error: IdnodeError) -> ItemResult:
+    return ItemResult(position, name, BatchStatus.FAILED, error)
+
+
+def _registered(position: int, record: Record, before: Record) -> ItemResult:
+    """An item whose identifier is registered already: EXISTED with the same values."""
+    name = record.handle.name
+    if _same_values(record, before):
+        return ItemResult(position, name, BatchStatus.EXISTED)
+    error = HandleAlreadyExistsError(f"{name} is already registered with other values", handle=name)
+    return _failed(position, name, error)
+
+
+def _batch_details(result: BatchResult) -> dict[str, object]:
+    failures = [item for item in result.items if item.status is BatchStatus.FAILED]
+    details: dict[str, object] = {
+        "items": len(result.items),
+        "created": result.count(BatchStatus.CREATED),
+        "existed": result.count(BatchStatus.EXISTED),
+        "failed": len(failures),
+    }
+    if failures:
+        details["failures"] = [
+            {"item": f.position, "handle": f.handle, "result": f.code, "message": str(f.error)}
+            for f in failures[:MAX_LOGGED_FAILURES]
+        ]
+    return details

@@ -24,8 +24,8 @@ from idnode.domain.errors import ConcurrentUpdateError, InvalidStateError
 from idnode.domain.handles import fold_case
 from idnode.domain.prefixes import PrefixStatus
 from idnode.store.applications import ApplicationRepository
-from idnode.store.enterprises import EnterpriseRepository, connection_for
-from idnode.store.models import CredentialModel, PrefixModel, SequenceModel
+from idnode.store.enterprises import EnterpriseRepository
+from idnode.store.models import CredentialModel, PrefixModel, SequenceModel, connection_for
 
 SEQUENCE_ID = "enterprise-prefix"
 CONDITION_FAILED = "ConditionalCheckFailed"

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from idnode.domain.enterprises import Enterprise, EnterpriseStatus, Profile
 from idnode.domain.errors import ConcurrentUpdateError, InvalidStateError, InvalidValueError
 from idnode.domain.prefixes import PrefixStatus
-from idnode.store.models import EnterpriseModel, PrefixModel
+from idnode.store.models import EnterpriseModel, PrefixModel, connection_for
 from idnode.store.pages import Page, decode_cursor, encode_cursor
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per transaction
@@ -23,18 +21,6 @@ MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per transaction
 def name_key(enterprise: Enterprise) -> str:
     """Sorts the directory by name (case-folded); the id keeps keys unique."""
     return f"{enterprise.name.casefold()}#{enterprise.id}"
-
-
-def connection_for(model: type[Model]) -> Connection:
-    """A connection to the region and endpoint `model` is bound to (for transactions)."""
-    meta = model.Meta
-    return Connection(
-        region=getattr(meta, "region", None),
-        host=getattr(meta, "host", None),
-        connect_timeout_seconds=getattr(meta, "connect_timeout_seconds", None),
-        read_timeout_seconds=getattr(meta, "read_timeout_seconds", None),
-        max_retry_attempts=getattr(meta, "max_retry_attempts", None),
-    )
 
 
 class EnterpriseRepository:

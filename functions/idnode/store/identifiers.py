@@ -1,26 +1,44 @@
 """Identifier records in DynamoDB. Creation is a conditional write; changes carry the
-record's version so that a concurrent change fails instead of being overwritten."""
+record's version so that a concurrent change fails instead of being overwritten.
+
+An identifier in a scheme's namespace (`<prefix>/01/<gtin>`, `<prefix>/oid/<arcs>`) is created
+and deleted in one transaction with its scheme key (store/keys.py), so that the key is unique
+across the node and exists exactly while its identifier does."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
+from pynamodb.transactions import TransactWrite
 
 from idnode.domain.errors import (
+    ConcurrentUpdateError,
     HandleAlreadyExistsError,
+    IdnodeError,
     InvalidValueError,
     PayloadTooLargeError,
 )
 from idnode.domain.handles import Handle
 from idnode.domain.records import Record
+from idnode.domain.schemes import SchemeKey, key_of
 from idnode.domain.values import value_from_storage, value_to_storage
-from idnode.store.models import IdentifierModel
+from idnode.store.keys import KeyRepository
+from idnode.store.models import IdentifierModel, connection_for
 from idnode.store.pages import Page, decode_cursor, encode_cursor
 
 MAX_RECORD_BYTES = 350_000  # leaves room under DynamoDB's 400 KB for keys and attributes
+# DynamoDB's limits on one TransactWriteItems call: 100 actions and 4 MB in all; the size is
+# kept well under, since it is estimated from the values alone.
+MAX_TRANSACTION_ACTIONS = 100
+MAX_TRANSACTION_BYTES = 3_000_000
+_CONDITION_FAILED = "ConditionalCheckFailed"
+# Cancellations that say nothing about the records themselves: the chunk is written again.
+_RETRIED = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
 def _is_prefix_key(key: dict[str, Any], prefix: str) -> bool:
@@ -47,8 +65,9 @@ def _conditional_failure(exc: PutError | DeleteError) -> bool:
 
 
 class IdentifierRepository:
-    def __init__(self, model: type[IdentifierModel]) -> None:
+    def __init__(self, model: type[IdentifierModel], keys: KeyRepository) -> None:
         self._model = model
+        self._keys = keys
 
     def get(self, handle: Handle) -> Record | None:
         """Strongly consistent: a registration is resolvable as soon as its write returns."""
@@ -65,15 +84,118 @@ class IdentifierRepository:
 
     def create(self, record: Record) -> Record:
         item = self._to_item(record, version=None)
+        key = key_of(record.handle)
+        if key is not None:
+            self._create_with_key(item, record.handle, key)
+            return self._to_record(item)
         try:
             item.save()  # VersionAttribute adds `attribute_not_exists(version)`
         except PutError as exc:
             if _conditional_failure(exc):
-                raise HandleAlreadyExistsError(
-                    f"{record.handle.name} is already registered", handle=record.handle.name
-                ) from None
+                raise _already_registered(record.handle) from None
             raise
         return self._to_record(item)
+
+    def _create_with_key(self, item: IdentifierModel, handle: Handle, key: SchemeKey) -> None:
+        key_item = self._keys.item(key, handle)
+        try:
+            with TransactWrite(connection=connection_for(self._model)) as transaction:
+                transaction.save(item)  # `attribute_not_exists(version)`, as above
+                transaction.save(key_item, condition=type(key_item).key.does_not_exist())
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in exc.cancellation_reasons]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise _already_registered(handle) from None
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                owner = self._keys.get(key)
+                raise HandleAlreadyExistsError(
+                    f"{key} is already registered"
+                    + (f" as {owner.handle}" if owner is not None else ""),
+                    handle=handle.name,
+                ) from None
+            raise
+
+    def create_many(self, records: Sequence[Record], attempts: int = 4) -> list[IdnodeError | None]:
+        """Create new records, each with its scheme key, in few TransactWriteItems calls.
+
+        Returns one outcome per record, in order: None when it was created, else why not
+        (HandleAlreadyExistsError when the name or the scheme key is taken). Every record is
+        written whole or not at all; the names and keys must be distinct. A chunk cancelled by a
+        failed condition names the actions that failed: those records are classified, the rest
+        of the chunk is written again. Chunks cancelled by conflicting transactions are retried
+        `attempts` times, then reported as ConcurrentUpdateError."""
+        outcomes: list[IdnodeError | None] = [None] * len(records)
+        pending: list[tuple[int, int]] = []  # (position, estimated bytes)
+        for position, record in enumerate(records):
+            try:
+                pending.append((position, self._estimate(record)))
+            except IdnodeError as error:
+                outcomes[position] = error
+        for chunk in _chunks(pending, lambda p: 2 if key_of(records[p].handle) else 1):
+            self._create_chunk([records[p] for p in chunk], chunk, outcomes, attempts)
+        return outcomes
+
+    def _create_chunk(
+        self,
+        chunk: list[Record],
+        positions: list[int],
+        outcomes: list[IdnodeError | None],
+        attempts: int,
+    ) -> None:
+        todo = list(range(len(chunk)))
+        attempt = 0
+        while todo:
+            owners: list[int] = []  # the chunk entry behind each action, in action order
+            try:
+                with TransactWrite(connection=connection_for(self._model)) as transaction:
+                    for entry in todo:
+                        record = chunk[entry]
+                        transaction.save(self._to_item(record, version=None))
+                        owners.append(entry)
+                        key = key_of(record.handle)
+                        if key is not None:
+                            key_item = self._keys.item(key, record.handle)
+                            condition = type(key_item).key.does_not_exist()
+                            transaction.save(key_item, condition=condition)
+                            owners.append(entry)
+                return
+            except TransactWriteError as exc:
+                codes = [r.code if r else None for r in exc.cancellation_reasons]
+                if not codes or not set(codes) <= _RETRIED | {None, _CONDITION_FAILED}:
+                    raise
+                failed = {owners[i] for i, c in enumerate(codes) if c == _CONDITION_FAILED}
+                for entry in sorted(failed):
+                    outcomes[positions[entry]] = self._taken(chunk[entry])
+                if not failed:
+                    attempt += 1
+                    if attempt >= attempts:
+                        for entry in todo:
+                            outcomes[positions[entry]] = ConcurrentUpdateError(
+                                f"{chunk[entry].handle.name} could not be written under "
+                                "concurrent writes; try again",
+                                handle=chunk[entry].handle.name,
+                            )
+                        return
+                    # Spread out from the writers this chunk collided with.
+                    time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter
+                todo = [entry for entry in todo if entry not in failed]
+
+    def _taken(self, record: Record) -> HandleAlreadyExistsError:
+        """Why a record's creation failed its condition: its name, or else its key, is taken."""
+        if self.get(record.handle) is not None:
+            return _already_registered(record.handle)
+        key = key_of(record.handle)
+        owner = self._keys.get(key) if key is not None else None
+        return HandleAlreadyExistsError(
+            f"{key} is already registered" + (f" as {owner.handle}" if owner else ""),
+            handle=record.handle.name,
+        )
+
+    @staticmethod
+    def _estimate(record: Record) -> int:
+        """About the bytes the record and its key item take in a transaction."""
+        values = [value_to_storage(v) for v in record.values]
+        return _checked_size(record, values) + 3 * len(record.handle.key) + 200
 
     def save(self, record: Record) -> Record:
         """Store a changed record; raise StaleRecordError if it changed since it was read."""
@@ -88,10 +210,23 @@ class IdentifierRepository:
 
     def delete(self, record: Record) -> None:
         item = self._to_item(record, version=record.version)
+        key = key_of(record.handle)
         try:
-            item.delete()
+            if key is None:
+                item.delete()
+                return
+            with TransactWrite(connection=connection_for(self._model)) as transaction:
+                transaction.delete(item)
+                transaction.delete(self._keys.item(key, record.handle))
         except DeleteError as exc:
             if _conditional_failure(exc):
+                raise StaleRecordError(record.handle.key) from None
+            raise
+        except TransactWriteError as exc:
+            if any(
+                r is not None and r.code == "ConditionalCheckFailed"
+                for r in exc.cancellation_reasons
+            ):
                 raise StaleRecordError(record.handle.key) from None
             raise
 
@@ -116,13 +251,7 @@ class IdentifierRepository:
 
     def _to_item(self, record: Record, version: int | None) -> IdentifierModel:
         values = [value_to_storage(v) for v in record.values]
-        # DynamoDB refuses items over 400 KB; refuse larger records first, with a clear error.
-        size = len(json.dumps(values, separators=(",", ":")).encode())
-        if size > MAX_RECORD_BYTES:
-            raise PayloadTooLargeError(
-                f"the record's values would take {size} bytes (at most {MAX_RECORD_BYTES})",
-                handle=record.handle.name,
-            )
+        _checked_size(record, values)
         item = self._model(
             record.handle.key,
             name=record.handle.name,
@@ -146,3 +275,38 @@ class IdentifierRepository:
             updated=item.updated,
             version=item.version or 0,
         )
+
+
+def _checked_size(record: Record, values: list[dict[str, Any]]) -> int:
+    # DynamoDB refuses items over 400 KB; refuse larger records first, with a clear error.
+    size = len(json.dumps(values, separators=(",", ":")).encode())
+    if size > MAX_RECORD_BYTES:
+        raise PayloadTooLargeError(
+            f"the record's values would take {size} bytes (at most {MAX_RECORD_BYTES})",
+            handle=record.handle.name,
+        )
+    return size
+
+
+def _chunks(
+    pending: list[tuple[int, int]], actions_of: Callable[[int], int]
+) -> Iterator[list[int]]:
+    """Positions grouped so that each group fits one transaction's action and size limits."""
+    chunk: list[int] = []
+    actions = size = 0
+    for position, estimate in pending:
+        needed = actions_of(position)
+        if chunk and (
+            actions + needed > MAX_TRANSACTION_ACTIONS or size + estimate > MAX_TRANSACTION_BYTES
+        ):
+            yield chunk
+            chunk, actions, size = [], 0, 0
+        chunk.append(position)
+        actions += needed
+        size += estimate
+    if chunk:
+        yield chunk
+
+
+def _already_registered(handle: Handle) -> HandleAlreadyExistsError:
+    return HandleAlreadyExistsError(f"{handle.name} is already registered", handle=handle.name)

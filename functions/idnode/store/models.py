@@ -20,6 +20,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -31,6 +32,7 @@ from idnode.store.device_models import (
     ProfileModel,
     TelemetryModel,
 )
+from idnode.store.metadata_models import CodeModel, KeyModel, TemplateModel
 
 M = TypeVar("M", bound=Model)
 
@@ -309,6 +311,9 @@ class Tables:
     telemetry: type[TelemetryModel]
     alarms: type[AlarmModel]
     commands: type[CommandModel]
+    templates: type[TemplateModel]
+    keys: type[KeyModel]
+    codes: type[CodeModel]
 
     def all(self) -> tuple[type[Model], ...]:
         """One model per table (to create them in tests)."""
@@ -327,6 +332,9 @@ class Tables:
             self.telemetry,
             self.alarms,
             self.commands,
+            self.templates,
+            self.keys,
+            self.codes,
         )
 
 
@@ -352,4 +360,19 @@ def bind_tables(settings: Settings) -> Tables:
         telemetry=bound(TelemetryModel, settings.telemetry_table),
         alarms=bound(AlarmModel, settings.alarms_table),
         commands=bound(CommandModel, settings.commands_table),
+        templates=bound(TemplateModel, settings.templates_table),
+        keys=bound(KeyModel, settings.keys_table),
+        codes=bound(CodeModel, settings.codes_table),
+    )
+
+
+def connection_for(model: type[Model]) -> Connection:
+    """A connection to the region and endpoint `model` is bound to (for transactions)."""
+    meta = model.Meta
+    return Connection(
+        region=getattr(meta, "region", None),
+        host=getattr(meta, "host", None),
+        connect_timeout_seconds=getattr(meta, "connect_timeout_seconds", None),
+        read_timeout_seconds=getattr(meta, "read_timeout_seconds", None),
+        max_retry_attempts=getattr(meta, "max_retry_attempts", None),
     )

@@ -13,6 +13,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
+from idnode.domain.schemes import GS1_PRIMARY_AIS
+
 # The default account quota for API Gateway; SN-13 plans for 10,000 resolutions per second.
 # Raise both after a quota increase, never above it (the stage limit would be ignored).
 THROTTLE_RATE_LIMIT = 10_000
@@ -51,8 +53,16 @@ class _AccessLogSettings:
         return apigateway.AccessLogFormat.custom(json.dumps(_ACCESS_LOG_FIELDS))
 
 
+# One route per GS1 primary key (GTIN, SSCC, GLN, GRAI, GIAI), and the resolver description.
+DIGITAL_LINK_PATHS = (
+    *(f"/{ai}/{{key+}}" for ai in sorted(GS1_PRIMARY_AIS)),
+    "/.well-known/gs1resolver",
+)
+
+
 class Api(Construct):
-    """Routes `/graphql` and `/api/handles` to their functions on one `$default` stage."""
+    """Routes `/graphql`, `/api/handles` and the GS1 Digital Link paths to their functions on
+    one `$default` stage."""
 
     http_api: apigwv2.HttpApi
     stage: apigwv2.HttpStage
@@ -118,8 +128,19 @@ class Api(Construct):
             path="/api/handles/{handle+}", methods=[apigwv2.HttpMethod.ANY], integration=handles
         )
         self.http_api.add_routes(
-            path="/api/handles", methods=[apigwv2.HttpMethod.GET], integration=handles
+            path="/api/handles",
+            # GET lists a prefix's identifiers; POST registers a batch (docs/batch.md).
+            methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+            integration=handles,
         )
+        # The GS1 Digital Link resolver (docs/digital-link.md) runs in the same lean function
+        # as Handle resolution: one route per GS1 primary key, and the resolver description.
+        for path in DIGITAL_LINK_PATHS:
+            self.http_api.add_routes(
+                path=path,
+                methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.HEAD],
+                integration=handles,
+            )
 
     @property
     def base_url(self) -> str:

@@ -16,6 +16,7 @@ BY_STATUS_INDEX = "byStatus"
 BY_APPLICANT_INDEX = "byApplicant"
 BY_ACTOR_INDEX = "byActor"
 BY_DEVICE_INDEX = "byDevice"
+BY_HANDLE_INDEX = "byHandle"
 
 _STRING = dynamodb.AttributeType.STRING
 _NUMBER = dynamodb.AttributeType.NUMBER
@@ -118,6 +119,18 @@ class Data(Construct):
         self.commands = self._table("Commands", "command", time_to_live_attribute="expires")
         self._index(self.commands, BY_DEVICE_INDEX, "device", "sent_at", _NUMBER)
 
+        # Metadata templates (core, industry and enterprise extensions), one item per version.
+        self.templates = self._table("Templates", "code", sort_key="version")
+
+        # Identifier scheme keys (GS1, OID, Ecode, VAA) -> the node identifier they map to,
+        # with a GS1 key's Digital Link links: written in one transaction with the identifier.
+        self.keys = self._table("Keys", "key")
+
+        # Enterprises' private codes -> public identifiers, and back through byHandle; the
+        # owner's grants of resolution by private code live in the same table.
+        self.codes = self._table("Codes", "pk", sort_key="sk")
+        self._index(self.codes, BY_HANDLE_INDEX, "handle", "pk")
+
     @property
     def tables(self) -> dict[str, dynamodb.Table]:
         """Every table by the Settings attribute that names it."""
@@ -136,6 +149,9 @@ class Data(Construct):
             "telemetry_table": self.telemetry,
             "alarms_table": self.alarms,
             "commands_table": self.commands,
+            "templates_table": self.templates,
+            "keys_table": self.keys,
+            "codes_table": self.codes,
         }
 
     @staticmethod

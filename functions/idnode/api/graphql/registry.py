@@ -64,8 +64,23 @@ DeleteResult = Annotated[
 ]
 
 
-def _values(items: list[ValueInput] | None) -> list[Value]:
+def values_of(items: list[ValueInput] | None) -> list[Value]:
     return parse_values([i.to_raw() for i in items or []], max_values=MAX_VALUES)
+
+
+async def resolve_name(
+    info: Info, handle: str, types: list[str] | None, indexes: list[int] | None
+) -> Identifier:
+    """Resolve one name through the request's batched record loader."""
+    registry = info.context.node.registry
+    # A malformed name must fail alone, not its whole batch.
+    registry.check_resolvable(Handle.parse(handle))
+    record = await info.context.records.load(handle)
+    resolution = registry.resolve_read(
+        handle, record, info.context.principal, types=types or (), indexes=indexes or ()
+    )
+    registry.count_resolution(resolution)
+    return Identifier.of(resolution.record, resolution.values)
 
 
 @strawberry.type
@@ -97,15 +112,7 @@ class RegistryQuery:
         types: list[str] | None = None,
         indexes: list[int] | None = None,
     ) -> ResolveResult:
-        registry = info.context.node.registry
-        # A malformed name must fail alone, not its whole batch.
-        registry.check_resolvable(Handle.parse(handle))
-        record = await info.context.records.load(handle)
-        resolution = registry.resolve_read(
-            handle, record, info.context.principal, types=types or (), indexes=indexes or ()
-        )
-        registry.count_resolution(resolution)
-        return Identifier.of(resolution.record, resolution.values)
+        return await resolve_name(info, handle, types, indexes)
 
     @strawberry.field(description="Identifiers under a prefix you administer, in key order.")
     @typed_errors
@@ -122,7 +129,7 @@ class RegistryMutation:
     @typed_errors
     async def register_identifier(self, info: Info, input: RegisterIdentifierInput) -> WriteResult:
         record = info.context.node.registry.create(
-            input.handle, _values(input.values), info.context.principal
+            input.handle, values_of(input.values), info.context.principal
         )
         return Identifier.of(record)
 
@@ -132,8 +139,8 @@ class RegistryMutation:
         record = info.context.node.registry.update(
             input.handle,
             info.context.principal,
-            replace=None if input.replace_values is None else _values(input.replace_values),
-            upsert=_values(input.upsert_values),
+            replace=None if input.replace_values is None else values_of(input.replace_values),
+            upsert=values_of(input.upsert_values),
             remove=input.remove_indexes or (),
             expected_version=input.expected_version,
         )

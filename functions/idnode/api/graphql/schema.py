@@ -20,14 +20,19 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from idnode.api.graphql.batch import BatchMutation
+from idnode.api.graphql.codes import CodesMutation, CodesQuery
 from idnode.api.graphql.devices import DevicesMutation, DevicesQuery
 from idnode.api.graphql.figures import FiguresQuery
+from idnode.api.graphql.links import LinksMutation, LinksQuery
 from idnode.api.graphql.onboarding import OnboardingMutation, OnboardingQuery
 from idnode.api.graphql.oplog import OperationLogQuery
 from idnode.api.graphql.parameters import ParametersMutation, ParametersQuery
 from idnode.api.graphql.people import PeopleMutation, PeopleQuery
 from idnode.api.graphql.registry import RegistryMutation, RegistryQuery
+from idnode.api.graphql.schemes import SchemesMutation, SchemesQuery
 from idnode.api.graphql.search import SearchQuery
+from idnode.api.graphql.templates import TemplatesMutation, TemplatesQuery
 
 MAX_DEPTH = 8
 MAX_TOKENS = 2000
@@ -37,6 +42,7 @@ Query = merge_types(
     "Query",
     (
         RegistryQuery,
+        SchemesQuery,
         SearchQuery,
         OnboardingQuery,
         PeopleQuery,
@@ -44,11 +50,25 @@ Query = merge_types(
         FiguresQuery,
         ParametersQuery,
         DevicesQuery,
+        CodesQuery,
+        LinksQuery,
+        TemplatesQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (RegistryMutation, OnboardingMutation, PeopleMutation, ParametersMutation, DevicesMutation),
+    (
+        RegistryMutation,
+        SchemesMutation,
+        BatchMutation,
+        OnboardingMutation,
+        PeopleMutation,
+        ParametersMutation,
+        DevicesMutation,
+        CodesMutation,
+        LinksMutation,
+        TemplatesMutation,
+    ),
 )
 
 

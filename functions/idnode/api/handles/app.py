@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
+from idnode.api.handles.digital_link import router as digital_link_router
 from idnode.api.handles.responses import (
     ERROR,
     SUCCESS,
@@ -31,6 +32,7 @@ from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_decimal, parse_values
 from idnode.node import current_node
 from idnode.observability import logger, metrics
+from idnode.services.registry import MAX_BATCH, BatchItem, BatchStatus
 
 ROUTE_BASE = "/api/handles"
 app = APIGatewayHttpResolver()
@@ -74,7 +76,7 @@ def _caller() -> Principal:
     return current_node().callers.authenticate(event.headers.get("authorization"), source)
 
 
-def _body_values() -> list[Value]:
+def _body_document() -> Any:
     try:
         body = app.current_event.decoded_body or ""
     except (ValueError, UnicodeDecodeError):  # bad base64 or not UTF-8
@@ -83,9 +85,13 @@ def _body_values() -> list[Value]:
     if len(body.encode()) > limit:
         raise PayloadTooLargeError(f"the request body is larger than {limit} bytes")
     try:
-        document: Any = json.loads(body) if body else None
+        return json.loads(body) if body else None
     except (ValueError, RecursionError):
         raise InvalidValueError("the request body is not JSON (or nests too deeply)") from None
+
+
+def _body_values() -> list[Value]:
+    document = _body_document()
     if not isinstance(document, dict) or "values" not in document:
         raise InvalidValueError('the request body must be a JSON object with "values"')
     return parse_values(document["values"], max_values=MAX_VALUES)
@@ -155,6 +161,55 @@ def delete() -> Response[str]:
     return reply(200, {"responseCode": SUCCESS, "handle": handle})
 
 
+def _batch_item(raw: object) -> BatchItem:
+    """One entry of a bulk body; a malformed entry fails alone."""
+    name = raw.get("handle") if isinstance(raw, dict) else None
+    if not isinstance(name, str):
+        error = InvalidValueError('each entry must be an object with a "handle" string')
+        return BatchItem("" if name is None else str(name), error=error)
+    try:
+        if not isinstance(raw, dict) or "values" not in raw:
+            raise InvalidValueError(f'the entry for {name} has no "values"', handle=name)
+        return BatchItem(name, parse_values(raw["values"], max_values=MAX_VALUES))
+    except IdnodeError as error:
+        error.handle = error.handle or name
+        return BatchItem(name, error=error)
+
+
+@app.post(ROUTE_BASE)
+def register_many() -> Response[str]:
+    """Bulk registration (not part of Handle.Net's API): see docs/batch.md."""
+    caller = _caller()
+    document = _body_document()
+    entries = document.get("handles") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise InvalidValueError('the request body must be a JSON object with a "handles" list')
+    if not 1 <= len(entries) <= MAX_BATCH:
+        raise InvalidValueError(f"a batch holds 1 to {MAX_BATCH} identifiers, not {len(entries)}")
+    result = current_node().registry.register_many([_batch_item(e) for e in entries], caller)
+    created = result.count(BatchStatus.CREATED)
+    metrics.add_metric(name="Registrations", unit=MetricUnit.Count, value=created)
+    results: list[dict[str, Any]] = []
+    for item in result.items:
+        entry: dict[str, Any] = {
+            "index": item.position,
+            "handle": item.handle,
+            "status": item.status.value,
+            "responseCode": SUCCESS if item.error is None else item.error.response_code,
+        }
+        if item.error is not None:
+            entry["message"] = item.error.message
+        results.append(entry)
+    body = {
+        "responseCode": SUCCESS,
+        "created": created,
+        "existed": result.count(BatchStatus.EXISTED),
+        "failed": result.count(BatchStatus.FAILED),
+        "results": results,
+    }
+    return reply(200, body, {"Cache-Control": "no-store"})
+
+
 @app.get(ROUTE_BASE)
 def list_handles() -> Response[str]:
     prefixes = _params("prefix")
@@ -205,3 +260,6 @@ def not_found(_: Exception) -> Response[str]:
 
 def _handle_or_none() -> str | None:
     return _handle_from_path() or None
+
+
+app.include_router(digital_link_router)

@@ -85,3 +85,46 @@ def parse(scheme: Scheme | str, text: str) -> SchemeKey:
             from idnode.domain.schemes import vaa  # noqa: PLC0415 - cycle, see above
 
             return vaa.parse(text)
+
+
+# The first suffix segment that places a node identifier in a scheme's namespace. GS1's are
+# the primary keys' application identifiers; the others are words, matched ignoring ASCII case
+# as the whole Handle name is.
+GS1_PRIMARY_AIS = frozenset({"01", "00", "414", "8003", "8004"})
+_NAMESPACES = {"oid": Scheme.OID, "ecode": Scheme.ECODE, "vaa": Scheme.VAA}
+
+
+def key_of(handle: Handle) -> SchemeKey | None:
+    """The scheme key a node identifier stands for, or None for a plain Handle name.
+
+    A suffix whose first segment is a GS1 primary key's AI (``01``, ``00``, ``414``, ``8003``,
+    ``8004``) or ``oid``, ``ecode`` or ``vaa`` is in that scheme's namespace: the rest must be a
+    valid key of the scheme, written in its canonical form (one written form per key, so a
+    key maps to exactly one identifier). Raises InvalidHandleError naming what is wrong.
+    """
+    first, slash, rest = handle.suffix.partition("/")
+    if not slash:
+        return None
+    if first in GS1_PRIMARY_AIS:
+        key = parse(Scheme.GS1, handle.suffix)
+    else:
+        scheme = _NAMESPACES.get(first.lower())
+        if scheme is None:
+            return None
+        key = parse(scheme, f"did:vaa:{rest}" if scheme is Scheme.VAA else rest)
+    canonical = key.suffix()
+    if fold_suffix(canonical) != fold_suffix(handle.suffix) or (
+        key.scheme is Scheme.GS1 and canonical != handle.suffix
+    ):
+        raise InvalidHandleError(
+            f"{handle.name!r} names the {key.scheme} key {key} in a non-canonical form: "
+            f"register it as {handle.prefix}/{canonical}",
+            handle=handle.name,
+        )
+    return key
+
+
+def fold_suffix(suffix: str) -> str:
+    """A suffix as the node compares it: the scheme word's case does not matter."""
+    first, slash, rest = suffix.partition("/")
+    return f"{first.lower()}{slash}{rest}"
