@@ -14,34 +14,9 @@ from tests.functional.conftest import GraphQLApi, HandleApi, basic
 from tests.support.identity import TokenIssuer
 from tests.support.node import ENTERPRISE, OTHER_PREFIX, PREFIX
 from tests.support.operations import operation
+from tests.support.templates import PUMP
 
 HANDLE = f"{PREFIX}/PUMP-0001"
-PUMP: dict[str, Any] = {
-    "code": "C34-pump",
-    "name": "Centrifugal pump",
-    "version": "1.0",
-    "kind": "industry",
-    "industryCodes": ["C3441"],
-    "objectType": "product",
-    "items": [
-        {
-            "name": "model",
-            "alias": "型号",
-            "idType": "MODEL",
-            "idIndex": 2000,
-            "required": True,
-            "metadata": {"type": "string", "minLength": 1, "maxLength": 64},
-        },
-        {
-            "name": "ratedFlow",
-            "alias": "额定流量",
-            "idType": "RATED_FLOW",
-            "idIndex": 2001,
-            "required": True,
-            "metadata": {"type": "number"},
-        },
-    ],
-}
 PUMP_2: dict[str, Any] = {
     **copy.deepcopy(PUMP),
     "version": "2.0",

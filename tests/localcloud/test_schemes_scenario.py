@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.support.local_cloud import TIMEOUT, graphql, sign_in
+from tests.support.templates import PUMP
 
 pytestmark = pytest.mark.localcloud
 
@@ -161,30 +162,7 @@ def test_master_data_and_private_codes(local_stack: dict[str, Any]) -> None:
     token = sign_in(stack, demo["username"], demo["password"])
     run = "".join(random.choices("ABCDEFGHJKLMNPQRSTUVWXYZ", k=6))
     code = f"E2E-PUMP-{run}"
-    template = {
-        "code": code,
-        "name": "Centrifugal pump",
-        "version": "1.0",
-        "kind": "industry",
-        "industryCodes": ["C3441"],
-        "objectType": "product",
-        "items": [
-            {
-                "name": "model",
-                "idType": "MODEL",
-                "idIndex": 2000,
-                "required": True,
-                "metadata": {"type": "string", "minLength": 1, "maxLength": 64},
-            },
-            {
-                "name": "ratedFlow",
-                "idType": "RATED_FLOW",
-                "idIndex": 2001,
-                "required": True,
-                "metadata": {"type": "number"},
-            },
-        ],
-    }
+    template = {**PUMP, "code": code}
     imported = graphql(stack, "ImportTemplates", {"templates": template}, staff)
     assert imported["__typename"] == "TemplateImport", imported
     again = graphql(stack, "ImportTemplates", {"templates": template}, staff)
