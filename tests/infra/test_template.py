@@ -284,10 +284,19 @@ def test_handles_function_writes_identifiers_counts_and_appends_to_the_log_only(
             "enterprises_table",
             "statistics_table",
             "operations_table",
+            "keys_table",
+            "templates_table",
         )
     }
     assert grants[table["identifiers_table"]] >= WRITE_ACTIONS
-    for attribute in ("prefixes_table", "credentials_table", "parameters_table"):
+    # Scheme keys are created and deleted in one transaction with their identifiers.
+    assert grants[table["keys_table"]] >= WRITE_ACTIONS
+    for attribute in (
+        "prefixes_table",
+        "credentials_table",
+        "parameters_table",
+        "templates_table",
+    ):
         assert "dynamodb:GetItem" in grants[table[attribute]]
         assert not WRITE_ACTIONS & grants[table[attribute]], attribute
     assert grants[table["statistics_table"]] == {"dynamodb:UpdateItem"}
@@ -298,17 +307,13 @@ def test_only_the_graphql_function_manages_people(aws: Synthesised) -> None:
     """The Handle API only checks staff's MFA enrolment; it changes no account."""
 
     def cognito_actions(handler: str) -> set[str]:
-        function = aws.resources[_function_id(aws, handler)]
-        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
         found: set[str] = set()
-        for policy in _of_type(aws, "AWS::IAM::Policy").values():
-            if {"Ref": role_id} in policy["Properties"]["Roles"]:
-                for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                    actions = statement["Action"]
-                    for action in [actions] if isinstance(actions, str) else actions:
-                        if action.startswith("cognito-idp:"):
-                            assert statement["Resource"] != "*"
-                            found.add(action)
+        for statement in _role_statements(aws, _function_id(aws, handler)):
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                if action.startswith("cognito-idp:"):
+                    assert statement["Resource"] != "*"
+                    found.add(action)
         return found
 
     graphql = cognito_actions(HANDLERS["graphql"])

@@ -195,6 +195,9 @@ class IdnodeStack(Stack):
             data.members,
             data.statistics,
             data.parameters,
+            data.templates,
+            data.keys,
+            data.codes,
         ):
             table.grant_read_write_data(graphql_function)
         data.operations.grant_read_data(graphql_function)
@@ -202,8 +205,17 @@ class IdnodeStack(Stack):
 
         # The Handle API resolves, registers and authenticates Handle clients; it logs its
         # writes, counts its work and reads the parameters and directory that shape both.
+        # Scheme keys are written with their identifiers and read by the Digital Link
+        # resolver; templates are read to check master data.
         data.identifiers.grant_read_write_data(handles_function)
-        for table in (data.prefixes, data.credentials, data.parameters, data.enterprises):
+        data.keys.grant_read_write_data(handles_function)
+        for table in (
+            data.prefixes,
+            data.credentials,
+            data.parameters,
+            data.enterprises,
+            data.templates,
+        ):
             table.grant_read_data(handles_function)
         data.statistics.grant(handles_function, "dynamodb:UpdateItem")
         auth.user_pool.grant(handles_function, *MFA_CHECK_ACTIONS)
@@ -244,7 +256,14 @@ class IdnodeStack(Stack):
         data.alarms.grant_read_write_data(events_function)
         data.commands.grant(events_function, "dynamodb:GetItem", "dynamodb:UpdateItem")
         data.identifiers.grant_read_write_data(events_function)
-        for table in (data.profiles, data.parameters, data.prefixes, data.enterprises):
+        # Templates: the identifier's master data is checked on every write.
+        for table in (
+            data.profiles,
+            data.parameters,
+            data.prefixes,
+            data.enterprises,
+            data.templates,
+        ):
             table.grant_read_data(events_function)
         data.statistics.grant(events_function, "dynamodb:UpdateItem")
         data.operations.grant(events_function, "dynamodb:PutItem")
@@ -287,6 +306,7 @@ class IdnodeStack(Stack):
                 data.devices,
                 data.alarms,
                 data.commands,
+                data.codes,
             ):
                 _acknowledge(
                     policy,
