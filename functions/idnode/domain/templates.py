@@ -20,17 +20,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # jsonschema ships no type information (and types-jsonschema is not a dependency).
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
-
 from idnode.domain.errors import InvalidHandleError, InvalidValueError
 from idnode.domain.handles import validate_prefix
 from idnode.domain.industries import parse_industry
 from idnode.domain.records import TEMPLATE_INDEX, Record
 from idnode.domain.values import MAX_INDEX, DataFormat, Value, ValueData
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 # The type the node writes at index 1001; a value of any type there names a template.
 TEMPLATE_TYPE = "IDNODE_TEMPLATE"
@@ -561,6 +562,10 @@ def json_schema(template: Template) -> dict[str, Any]:
 
 
 def compile_validator(template: Template) -> Draft202012Validator:
+    # Imported here: the GraphQL schema imports this module for its enums, and jsonschema
+    # costs its cold start tens of milliseconds that only a master data check needs.
+    from jsonschema import Draft202012Validator, FormatChecker  # noqa: PLC0415
+
     schema = json_schema(template)
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FormatChecker())

@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Protocol
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Protocol
 
 from idnode.domain.access import Operation, Principal, authorise
 from idnode.domain.errors import (
@@ -41,6 +39,9 @@ from idnode.domain.values import Value
 from idnode.services.operations import OperationLog
 from idnode.services.registry import Resolution
 from idnode.store.pages import Page
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 MAX_PAGE = 100
 

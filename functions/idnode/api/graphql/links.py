@@ -3,7 +3,7 @@ registered GS1 key to (SN-7). Managed by the enterprise that holds the key's ide
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -17,7 +17,10 @@ from idnode.api.graphql.errors import (
     typed_errors,
 )
 from idnode.domain import links as domain
-from idnode.services.digital_links import DigitalLinkService, KeyLinks
+
+if TYPE_CHECKING:
+    # The service imports the GS1 rules (biip); the schema needs none of it to build.
+    from idnode.services.digital_links import DigitalLinkService, KeyLinks
 
 
 def _links(info: Info) -> DigitalLinkService:
