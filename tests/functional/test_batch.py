@@ -143,7 +143,7 @@ def test_gs1_identifiers_get_their_keys_and_a_gtin_is_registered_once(
     items.append(gql_item(f"{OTHER_PREFIX}/01/{gtin(1)}"))  # item 0's GTIN again
     result = register(graphql_api, platform, items)
     assert statuses(result) == [*["CREATED"] * 5, "FAILED", "FAILED"]
-    assert result["items"][5]["error"]["code"] == "handle-already-exists"
+    assert result["items"][5]["error"]["code"] == "scheme-key-taken"
     assert taken in result["items"][5]["error"]["message"]
     assert result["items"][6]["error"]["code"] == "duplicate-in-batch"
 

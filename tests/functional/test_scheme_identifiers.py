@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from idnode.domain.access import Principal, PrincipalKind, Role
+from idnode.domain.errors import SchemeKeyTakenError
+from idnode.domain.values import parse_values
 from idnode.node import Node
 from tests.functional.conftest import GraphQLApi, HandleApi, basic
 from tests.support.identity import TokenIssuer
@@ -165,3 +168,18 @@ def test_resolving_an_unregistered_or_malformed_key(graphql_api: GraphQLApi) -> 
     assert bad["__typename"] == "InvalidInputError"
     assert "gs1" in bad["message"]
     assert resolve_key(graphql_api, "OID", "banana")["__typename"] == "InvalidInputError"
+
+
+def test_overwriting_under_another_prefix_does_not_take_a_registered_key(
+    handle_api: HandleApi, node: Node
+) -> None:
+    status, _, _ = handle_api.call(
+        "PUT", f"/api/handles/{PREFIX}/01/{GTIN}", body={"values": REST_URL}, auth=basic()
+    )
+    assert status == 201
+    admin = Principal(PrincipalKind.USER, name="pat", roles=frozenset({Role.PLATFORM_ADMIN}))
+    values = parse_values(REST_URL, max_values=1)
+    # Create-or-replace (Handle REST's overwrite=true) must not mistake the taken key for a
+    # concurrent creation of the name and retry until it gives up.
+    with pytest.raises(SchemeKeyTakenError, match=f"as {PREFIX}/01/{GTIN}"):
+        node.registry.put(f"{OTHER_PREFIX}/01/{GTIN}", values, admin)

@@ -53,6 +53,11 @@ class HandleAlreadyExistsError(IdnodeError):
     http_status = 409
 
 
+class SchemeKeyTakenError(HandleAlreadyExistsError):
+    """The identifier is free, but the scheme key it stands for (a GTIN, an OID) is already
+    registered as another identifier of the node."""
+
+
 class ValuesNotFoundError(IdnodeError):
     """The record exists but none of the asked-for values do."""
 

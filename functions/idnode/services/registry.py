@@ -27,6 +27,7 @@ from idnode.domain.errors import (
     IdnodeError,
     InvalidValueError,
     PrefixNotServedError,
+    SchemeKeyTakenError,
 )
 from idnode.domain.handles import Handle, fold_case, is_under, validate_prefix
 from idnode.domain.prefixes import Prefix
@@ -395,6 +396,8 @@ class RegistryService:
                 self._check(record)
                 try:
                     return self._identifiers.create(record), True
+                except SchemeKeyTakenError:
+                    raise  # the key is another identifier's: retrying cannot help
                 except HandleAlreadyExistsError:
                     # Created by another writer in between: replace it on the next attempt.
                     raise self._stale(handle.key) from None

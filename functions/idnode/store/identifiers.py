@@ -22,6 +22,7 @@ from idnode.domain.errors import (
     IdnodeError,
     InvalidValueError,
     PayloadTooLargeError,
+    SchemeKeyTakenError,
 )
 from idnode.domain.handles import Handle
 from idnode.domain.records import Record
@@ -107,12 +108,7 @@ class IdentifierRepository:
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise _already_registered(handle) from None
             if reasons[1:2] == ["ConditionalCheckFailed"]:
-                owner = self._keys.get(key)
-                raise HandleAlreadyExistsError(
-                    f"{key} is already registered"
-                    + (f" as {owner.handle}" if owner is not None else ""),
-                    handle=handle.name,
-                ) from None
+                raise self._key_taken(key, handle) from None
             raise
 
     def create_many(self, records: Sequence[Record], attempts: int = 4) -> list[IdnodeError | None]:
@@ -182,13 +178,16 @@ class IdentifierRepository:
 
     def _taken(self, record: Record) -> HandleAlreadyExistsError:
         """Why a record's creation failed its condition: its name, or else its key, is taken."""
-        if self.get(record.handle) is not None:
-            return _already_registered(record.handle)
         key = key_of(record.handle)
-        owner = self._keys.get(key) if key is not None else None
-        return HandleAlreadyExistsError(
+        if key is None or self.get(record.handle) is not None:
+            return _already_registered(record.handle)
+        return self._key_taken(key, record.handle)
+
+    def _key_taken(self, key: SchemeKey, handle: Handle) -> SchemeKeyTakenError:
+        owner = self._keys.get(key)
+        return SchemeKeyTakenError(
             f"{key} is already registered" + (f" as {owner.handle}" if owner else ""),
-            handle=record.handle.name,
+            handle=handle.name,
         )
 
     @staticmethod
