@@ -3,7 +3,7 @@ public identifiers in bulk, resolving them, and granting other enterprises acces
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 import strawberry
@@ -16,7 +16,7 @@ from idnode.api.graphql.errors import (
     NotFoundError,
     typed_errors,
 )
-from idnode.api.graphql.types import Connection, Identifier, connection
+from idnode.api.graphql.types import Connection, Identifier, connection, time_of
 from idnode.domain import codes as domain
 from idnode.domain.codes import CodeStatus
 from idnode.services.codes import BulkResult, CodeService
@@ -30,12 +30,6 @@ strawberry.enum(
     "mapping existed: a retry or a repeat), UNMAPPED (removed), NOT_MAPPED (nothing to "
     "remove), FAILED (nothing written; `reason` says why).",
 )
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _time(epoch_ms: int) -> datetime:
-    return _EPOCH + epoch_ms * timedelta(milliseconds=1)
 
 
 def _codes(info: Info) -> CodeService:
@@ -57,7 +51,7 @@ class PrivateCode:
             enterprise=mapping.enterprise,
             code=mapping.code,
             identifier=mapping.identifier,
-            created_at=_time(mapping.created_at),
+            created_at=time_of(mapping.created_at),
             created_by=mapping.created_by,
         )
 
@@ -130,7 +124,7 @@ class CodeGrant:
         return cls(
             enterprise=grant.enterprise,
             grantee=grant.grantee,
-            granted_at=_time(grant.created_at),
+            granted_at=time_of(grant.created_at),
             granted_by=grant.created_by,
         )
 

@@ -4,7 +4,7 @@ their certificates and lifecycle, telemetry, shadows, commands and alarms (IOT-2
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -24,7 +24,7 @@ from idnode.api.graphql.errors import (
     QuotaExceededError,
     typed_errors,
 )
-from idnode.api.graphql.types import Connection, connection
+from idnode.api.graphql.types import Connection, connection, epoch_ms, time_of, time_or_none
 from idnode.domain import alarms as domain_alarms
 from idnode.domain import commands as domain_commands
 from idnode.domain import devices as domain
@@ -82,26 +82,6 @@ def _devices(info: Info) -> DeviceService:
 def _telemetry(info: Info) -> TelemetryService:
     """The node's telemetry service (`Node.telemetry`)."""
     return info.context.node.telemetry
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
-
-
-def _time(epoch_ms: int) -> datetime:
-    # Whole milliseconds through timedelta: a float division could be a microsecond off.
-    return _EPOCH + epoch_ms * _MILLISECOND
-
-
-def _time_or_none(epoch_ms: int | None) -> datetime | None:
-    return None if epoch_ms is None else _time(epoch_ms)
-
-
-def _epoch_ms(at: datetime) -> int:
-    """Epoch milliseconds of `at`; a time without a zone is UTC."""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
-    return (at - _EPOCH) // _MILLISECOND
 
 
 # Profiles
@@ -179,8 +159,8 @@ class DeviceProfile:
             metrics=[Metric.of(m) for m in profile.metrics],
             alarm_rules=[AlarmRule.of(r) for r in profile.alarm_rules],
             version=profile.version,
-            created_at=_time(profile.created_at),
-            updated_at=_time(profile.updated_at),
+            created_at=time_of(profile.created_at),
+            updated_at=time_of(profile.updated_at),
         )
 
 
@@ -284,7 +264,7 @@ class DeviceShadow:
             reported=cast(JSON, dict(shadow.reported)),
             delta=cast(JSON, dict(shadow.delta)),
             version=shadow.version,
-            updated_at=_time_or_none(shadow.updated_at),
+            updated_at=time_or_none(shadow.updated_at),
         )
 
 
@@ -316,10 +296,10 @@ class Command:
             name=command.name,
             parameters=cast(JSON, dict(command.parameters)),
             status=command.status,
-            sent_at=_time(command.sent_at),
+            sent_at=time_of(command.sent_at),
             sent_by=command.sent_by,
-            deadline=_time(command.deadline),
-            responded_at=_time_or_none(command.responded_at),
+            deadline=time_of(command.deadline),
+            responded_at=time_or_none(command.responded_at),
             result=None if command.result is None else cast(JSON, dict(command.result)),
             error=command.error,
         )
@@ -361,11 +341,11 @@ class Alarm:
             comparison=alarm.comparison,
             threshold=alarm.threshold,
             status=alarm.status,
-            raised_at=_time(alarm.raised_at),
+            raised_at=time_of(alarm.raised_at),
             raised_value=alarm.raised_value,
-            acknowledged_at=_time_or_none(alarm.acknowledged_at),
+            acknowledged_at=time_or_none(alarm.acknowledged_at),
             acknowledged_by=alarm.acknowledged_by,
-            cleared_at=_time_or_none(alarm.cleared_at),
+            cleared_at=time_or_none(alarm.cleared_at),
             cleared_value=alarm.cleared_value,
         )
 
@@ -444,8 +424,8 @@ class MetricValue:
     def of(cls, metric: str, latest: domain.LatestValue) -> MetricValue:
         value = latest.value
         if isinstance(value, bool):
-            return cls(metric=metric, value=float(value), boolean=value, at=_time(latest.at))
-        return cls(metric=metric, value=float(value), boolean=None, at=_time(latest.at))
+            return cls(metric=metric, value=float(value), boolean=value, at=time_of(latest.at))
+        return cls(metric=metric, value=float(value), boolean=None, at=time_of(latest.at))
 
 
 @strawberry.type(
@@ -553,13 +533,13 @@ class Device:
             firmware=device.firmware,
             certificate_id=device.certificate_id,
             connected=device.connected,
-            connectivity_changed_at=_time_or_none(device.connectivity_at),
-            last_seen=_time_or_none(device.last_seen),
+            connectivity_changed_at=time_or_none(device.connectivity_at),
+            last_seen=time_or_none(device.last_seen),
             latest=[MetricValue.of(m, v) for m, v in sorted(device.latest.items())],
             rejected_messages=device.rejected,
             last_rejection=device.last_rejection,
-            created_at=_time(device.created_at),
-            updated_at=_time(device.updated_at),
+            created_at=time_of(device.created_at),
+            updated_at=time_of(device.updated_at),
             version=device.version,
             topics=DeviceTopics.of(device.id),
         )
@@ -683,7 +663,7 @@ class TelemetryBucket:
     @classmethod
     def of(cls, bucket: domain_telemetry.Bucket) -> TelemetryBucket:
         return cls(
-            start=_time(bucket.start),
+            start=time_of(bucket.start),
             count=bucket.count,
             minimum=bucket.minimum,
             maximum=bucket.maximum,
@@ -800,7 +780,7 @@ class DevicesQuery:
         interval_seconds: int,
     ) -> TelemetryResult:
         principal = info.context.principal
-        start, end = _epoch_ms(from_), _epoch_ms(to)
+        start, end = epoch_ms(from_), epoch_ms(to)
         buckets, truncated = _telemetry(info).query(
             principal,
             str(device),
@@ -813,8 +793,8 @@ class DevicesQuery:
         return TelemetrySeries(
             device=found.id,
             metric=metric,
-            from_=_time(start),
-            to=_time(end),
+            from_=time_of(start),
+            to=time_of(end),
             interval_seconds=interval_seconds,
             buckets=[TelemetryBucket.of(b) for b in buckets],
             truncated=truncated,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -20,13 +20,12 @@ from idnode.api.graphql.errors import (
     PrefixNotServedError,
     typed_errors,
 )
-from idnode.api.graphql.types import Connection, connection
+from idnode.api.graphql.types import Connection, connection, time_of
 from idnode.domain import templates as domain
 from idnode.domain.templates import FieldType, ObjectType, TemplateKind, TemplateRef
 from idnode.services.templates import Imported, ImportOutcome, TemplateService
 
 DEFAULT_PAGE = 50
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 strawberry.enum(
     TemplateKind,
@@ -144,7 +143,7 @@ class MetadataTemplate:
             industry_codes=list(template.industry_codes),
             owner=template.owner,
             base=TemplateReference.of(template.base) if template.base else None,
-            created_at=_EPOCH + timedelta(milliseconds=template.created_at),
+            created_at=time_of(template.created_at),
             created_by=template.created_by,
             _template=template,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -12,6 +12,27 @@ from strawberry.scalars import JSON
 from idnode.domain.records import Record
 from idnode.domain.values import DataFormat, Value
 from idnode.store.pages import Page
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def time_of(epoch_ms: int) -> datetime:
+    """A stored time (epoch milliseconds) as a GraphQL DateTime."""
+    # Whole milliseconds through timedelta: a float division could be a microsecond off.
+    return _EPOCH + epoch_ms * _MILLISECOND
+
+
+def time_or_none(epoch_ms: int | None) -> datetime | None:
+    return None if epoch_ms is None else time_of(epoch_ms)
+
+
+def epoch_ms(at: datetime) -> int:
+    """Epoch milliseconds of `at`; a time without a zone is UTC."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return (at - _EPOCH) // _MILLISECOND
+
 
 ValueFormat = strawberry.enum(
     DataFormat,
