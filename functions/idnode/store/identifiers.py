@@ -98,11 +98,9 @@ class IdentifierRepository:
         return self._to_record(item)
 
     def _create_with_key(self, item: IdentifierModel, handle: Handle, key: SchemeKey) -> None:
-        key_item = self._keys.item(key, handle)
         try:
             with TransactWrite(connection=connection_for(self._model)) as transaction:
-                transaction.save(item)  # `attribute_not_exists(version)`, as above
-                transaction.save(key_item, condition=type(key_item).key.does_not_exist())
+                self._add_creation(transaction, item, handle, key)
         except TransactWriteError as exc:
             reasons = [r.code if r else None for r in exc.cancellation_reasons]
             if reasons[:1] == ["ConditionalCheckFailed"]:
@@ -110,6 +108,22 @@ class IdentifierRepository:
             if reasons[1:2] == ["ConditionalCheckFailed"]:
                 raise self._key_taken(key, handle) from None
             raise
+
+    def _add_creation(
+        self,
+        transaction: TransactWrite,
+        item: IdentifierModel,
+        handle: Handle,
+        key: SchemeKey | None,
+    ) -> int:
+        """Add a new identifier, and its scheme key if it has one, to a transaction, each on
+        condition that it does not exist yet; return how many actions that took."""
+        transaction.save(item)  # VersionAttribute adds `attribute_not_exists(version)`
+        if key is None:
+            return 1
+        key_item = self._keys.item(key, handle)
+        transaction.save(key_item, condition=type(key_item).key.does_not_exist())
+        return 2
 
     def create_many(self, records: Sequence[Record], attempts: int = 4) -> list[IdnodeError | None]:
         """Create new records, each with its scheme key, in few TransactWriteItems calls.
@@ -121,19 +135,21 @@ class IdentifierRepository:
         of the chunk is written again. Chunks cancelled by conflicting transactions are retried
         `attempts` times, then reported as ConcurrentUpdateError."""
         outcomes: list[IdnodeError | None] = [None] * len(records)
+        # Read once: parsing a GS1 key costs tens of microseconds, and a chunk may be retried.
+        keys = [key_of(record.handle) for record in records]
         pending: list[tuple[int, int]] = []  # (position, estimated bytes)
         for position, record in enumerate(records):
             try:
                 pending.append((position, self._estimate(record)))
             except IdnodeError as error:
                 outcomes[position] = error
-        for chunk in _chunks(pending, lambda p: 2 if key_of(records[p].handle) else 1):
-            self._create_chunk([records[p] for p in chunk], chunk, outcomes, attempts)
+        for chunk in _chunks(pending, lambda p: 1 if keys[p] is None else 2):
+            self._create_chunk([(records[p], keys[p]) for p in chunk], chunk, outcomes, attempts)
         return outcomes
 
     def _create_chunk(
         self,
-        chunk: list[Record],
+        chunk: list[tuple[Record, SchemeKey | None]],
         positions: list[int],
         outcomes: list[IdnodeError | None],
         attempts: int,
@@ -145,15 +161,10 @@ class IdentifierRepository:
             try:
                 with TransactWrite(connection=connection_for(self._model)) as transaction:
                     for entry in todo:
-                        record = chunk[entry]
-                        transaction.save(self._to_item(record, version=None))
-                        owners.append(entry)
-                        key = key_of(record.handle)
-                        if key is not None:
-                            key_item = self._keys.item(key, record.handle)
-                            condition = type(key_item).key.does_not_exist()
-                            transaction.save(key_item, condition=condition)
-                            owners.append(entry)
+                        record, key = chunk[entry]
+                        item = self._to_item(record, version=None)
+                        actions = self._add_creation(transaction, item, record.handle, key)
+                        owners += [entry] * actions
                 return
             except TransactWriteError as exc:
                 codes = [r.code if r else None for r in exc.cancellation_reasons]
@@ -161,24 +172,23 @@ class IdentifierRepository:
                     raise
                 failed = {owners[i] for i, c in enumerate(codes) if c == _CONDITION_FAILED}
                 for entry in sorted(failed):
-                    outcomes[positions[entry]] = self._taken(chunk[entry])
+                    outcomes[positions[entry]] = self._taken(*chunk[entry])
                 if not failed:
                     attempt += 1
                     if attempt >= attempts:
                         for entry in todo:
+                            name = chunk[entry][0].handle.name
                             outcomes[positions[entry]] = ConcurrentUpdateError(
-                                f"{chunk[entry].handle.name} could not be written under "
-                                "concurrent writes; try again",
-                                handle=chunk[entry].handle.name,
+                                f"{name} could not be written under concurrent writes; try again",
+                                handle=name,
                             )
                         return
                     # Spread out from the writers this chunk collided with.
                     time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter
                 todo = [entry for entry in todo if entry not in failed]
 
-    def _taken(self, record: Record) -> HandleAlreadyExistsError:
+    def _taken(self, record: Record, key: SchemeKey | None) -> HandleAlreadyExistsError:
         """Why a record's creation failed its condition: its name, or else its key, is taken."""
-        key = key_of(record.handle)
         if key is None or self.get(record.handle) is not None:
             return _already_registered(record.handle)
         return self._key_taken(key, record.handle)
