@@ -271,7 +271,7 @@ class Node:
         return TemplateService(
             TemplateRepository(self.tables.templates),
             self.log,
-            registry=lambda: self.registry,
+            registry=self.registry,
             enterprise_of=lambda prefix: self._facts(prefix)[1],
             clock=epoch_ms,
         )

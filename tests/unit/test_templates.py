@@ -29,32 +29,15 @@ from idnode.domain.templates import (
     version_order,
 )
 from idnode.domain.values import DataFormat, Value, ValueData
+from tests.support.templates import PUMP as SAMPLE
 
 AT = datetime(2026, 11, 24, tzinfo=UTC)
+# The shared sample, with a field of every other type.
 PUMP: dict[str, Any] = {
-    "code": "C34-pump",
+    **SAMPLE,
     "name": "Pump",
-    "version": "1.0",
-    "kind": "industry",
-    "industryCodes": ["C3441"],
-    "objectType": "product",
     "items": [
-        {
-            "name": "model",
-            "alias": "型号",
-            "idType": "MODEL",
-            "idIndex": 2000,
-            "required": True,
-            "metadata": {"type": "string", "minLength": 1, "maxLength": 64},
-        },
-        {
-            "name": "ratedFlow",
-            "alias": "额定流量",
-            "idType": "RATED_FLOW",
-            "idIndex": 2001,
-            "required": True,
-            "metadata": {"type": "number"},
-        },
+        *SAMPLE["items"],
         {
             "name": "stages",
             "idType": "STAGES",

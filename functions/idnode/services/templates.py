@@ -94,13 +94,14 @@ class TemplateService:
         templates: TemplateStore,
         log: OperationLog,
         *,
-        registry: Callable[[], Registry],
+        registry: Registry,
         enterprise_of: Callable[[str], str | None],
         clock: Callable[[], int],
     ) -> None:
         self._templates = templates
         self._log = log
-        # The registry is passed lazily: it calls back into this service to check records.
+        # The registry calls back into this service to check records; the node builds this
+        # service on first use, after the registry.
         self._registry = registry
         self._enterprise_of = enterprise_of
         self._clock = clock
@@ -226,7 +227,7 @@ class TemplateService:
 
     def master_data(self, principal: Principal, handle: str) -> MasterData:
         """A record's master data, from the values this reader may see."""
-        resolution = self._registry().resolve(handle, principal)
+        resolution = self._registry.resolve(handle, principal)
         record = resolution.record
         ref = template_ref_of(record)
         if ref is None:
@@ -306,7 +307,7 @@ class TemplateService:
                 stale |= {i.id_index for i in previous.fields}
         present = {v.index for v in record.values}
         remove = sorted((stale - written) & present - {TEMPLATE_INDEX})
-        updated = self._registry().update(
+        updated = self._registry.update(
             record.handle.name,
             principal,
             upsert=values,
@@ -317,7 +318,7 @@ class TemplateService:
         return MasterData(updated.handle.name, target, dict(data), updated.version)
 
     def _current(self, handle: str) -> Record:
-        (record,) = self._registry().find_many([handle])
+        (record,) = self._registry.find_many([handle])
         if record is None:
             raise HandleNotFoundError(f"{handle} is not registered", handle=handle)
         return record
