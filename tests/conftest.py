@@ -22,3 +22,15 @@ os.environ.update(
 # test may talk to an endpoint outside its own process.
 LOCAL_CLOUD_ENDPOINT = os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """Say loudly which tests of the real Handle.Net peer did not run (they are not passes)."""
+    from tests.support.handle_peer import NOT_RUN
+
+    if NOT_RUN:
+        write = terminalreporter.write_line  # type: ignore[attr-defined]
+        write("=" * 72)
+        write(f"NOT RUN: {len(NOT_RUN)} test(s) of the real Handle.Net peer: {NOT_RUN[0]}")
+        write("These are not passes. Run with ../shared/tools/handle-server beside the repo.")
+        write("=" * 72)

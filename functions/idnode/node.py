@@ -33,6 +33,7 @@ from idnode.store.statistics import CounterRepository
 
 if TYPE_CHECKING:
     from idnode.adapters.iot import IotCore
+    from idnode.adapters.signing import RsaSigner
     from idnode.services.billing import BillingService
     from idnode.services.codes import CodeService
     from idnode.services.devices import DeviceService
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from idnode.services.onboarding import OnboardingService
     from idnode.services.people import PeopleService
     from idnode.services.search import SearchService
+    from idnode.services.sites import SiteService
     from idnode.services.statistics import StatisticsService
     from idnode.services.telemetry import TelemetryService
     from idnode.services.templates import TemplateService
@@ -156,6 +158,34 @@ class Node:
                 yield f"industry#{industry}"
 
     # Built on first use, their imports deferred with them (PLC0415 is off for this file).
+
+    @cached_property
+    def signer(self) -> RsaSigner | None:
+        """The Handle protocol signing key (None: the node has none configured)."""
+        from idnode.adapters.signing import load_signer
+
+        settings = self.settings
+        return load_signer(
+            settings.handle_key_file,
+            settings.handle_key_secret,
+            settings.region,
+            settings.endpoint_url,
+        )
+
+    @cached_property
+    def sites(self) -> SiteService:
+        from idnode.services.sites import SiteService
+
+        def hosted(prefix: str) -> bool:
+            resolvable, enterprise = self._facts(prefix)
+            return resolvable and enterprise is not None
+
+        return SiteService(
+            self.settings.node_prefix,
+            self.settings.handle_interfaces,
+            lambda: self.signer.public_key_bytes if self.signer is not None else None,
+            hosted,
+        )
 
     @cached_property
     def enterprises(self) -> EnterpriseRepository:

@@ -63,6 +63,12 @@ MAX_BODY_BYTES = "IDNODE_MAX_BODY_BYTES"
 # the node could not take (rejected or failed messages).
 DEVICE_POLICY = "IDNODE_DEVICE_POLICY"
 DEAD_LETTER_QUEUE_URL = "IDNODE_DEAD_LETTER_QUEUE_URL"
+# The node's Handle protocol interfaces as published in its site information (a comma-separated
+# list of URIs, see idnode.domain.protocol.site), and its signing key: a PEM file (local cloud)
+# or a Secrets Manager secret (AWS).
+HANDLE_INTERFACES = "IDNODE_HANDLE_INTERFACES"
+HANDLE_KEY_FILE = "IDNODE_HANDLE_KEY_FILE"
+HANDLE_KEY_SECRET = "IDNODE_HANDLE_KEY_SECRET"  # noqa: S105 - a variable name, not a secret
 
 # Beyond this, a function reclaimed by Lambda could take minutes of counts with it.
 MAX_METER_FLUSH_SECONDS = 300
@@ -113,6 +119,9 @@ class Settings:
     meter_flush_seconds: float = 10.0
     device_policy: str = ""
     dead_letter_queue_url: str = ""
+    handle_interfaces: str = ""
+    handle_key_file: str = ""
+    handle_key_secret: str = ""
 
     @property
     def jwt_issuer(self) -> str:
@@ -165,6 +174,9 @@ class Settings:
             meter_flush_seconds=flush,
             device_policy=env.get(DEVICE_POLICY, ""),
             dead_letter_queue_url=env.get(DEAD_LETTER_QUEUE_URL, ""),
+            handle_interfaces=env.get(HANDLE_INTERFACES, ""),
+            handle_key_file=env.get(HANDLE_KEY_FILE, ""),
+            handle_key_secret=env.get(HANDLE_KEY_SECRET, ""),
         )
 
 

@@ -7,6 +7,7 @@ the HTTP response. Routes mirror the deployed HTTP API:
     ANY /graphql                 -> idnode.handlers.graphql.handler
     ANY /api/handles/{handle+}   -> idnode.handlers.handles.handler
     GET|POST /api/handles        -> idnode.handlers.handles.handler
+    POST /hdl, /hdl/{handle+}    -> idnode.handlers.handles.handler (Handle protocol messages)
     GET|HEAD /{ai}/{key+}        -> idnode.handlers.handles.handler (GS1 Digital Link: ai is
                                     01, 00, 414, 8003 or 8004)
     GET|HEAD /.well-known/gs1resolver -> idnode.handlers.handles.handler
@@ -118,11 +119,18 @@ DIGITAL_LINK_PATHS: Final = (
     "/.well-known/gs1resolver",
 )
 
+# The Handle protocol's HTTP interface: messages POSTed to `/hdl/<handle>`.
+HANDLE_PROTOCOL_PATHS: Final = ("/hdl", "/hdl/{handle+}")
+
 DEFAULT_ROUTES: Final = (
     Route("ANY", "/graphql", "idnode.handlers.graphql:handler", "idnode-graphql"),
     Route("ANY", "/api/handles/{handle+}", "idnode.handlers.handles:handler", "idnode-handles"),
     Route("GET", "/api/handles", "idnode.handlers.handles:handler", "idnode-handles"),
     Route("POST", "/api/handles", "idnode.handlers.handles:handler", "idnode-handles"),
+    *(
+        Route("POST", path, "idnode.handlers.handles:handler", "idnode-handles")
+        for path in HANDLE_PROTOCOL_PATHS
+    ),
     *(
         Route(method, path, "idnode.handlers.handles:handler", "idnode-handles")
         for path in DIGITAL_LINK_PATHS

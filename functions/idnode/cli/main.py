@@ -46,6 +46,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _handle_server(args: argparse.Namespace) -> int:
+    from idnode.cli import handle_server  # noqa: PLC0415
+
+    return handle_server.serve(args.host or ["127.0.0.1"], args.tcp_port, args.udp_port, args.relay)
+
+
 def _schema(args: argparse.Namespace) -> int:
     from idnode.cli.schema import export_schema  # noqa: PLC0415
 
@@ -94,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
     serve.set_defaults(run=_serve)
+
+    hdl = commands.add_parser(
+        "handle-server", help="serve the Handle protocol over TCP and UDP (RFC 3652)"
+    )
+    hdl.add_argument(
+        "--host",
+        action="append",
+        default=None,
+        help="address to bind, repeat for IPv4 and IPv6 (default 127.0.0.1)",
+    )
+    hdl.add_argument("--tcp-port", type=int, default=2641, help="TCP port (default 2641)")
+    hdl.add_argument("--udp-port", type=int, default=2641, help="UDP port (default 2641)")
+    hdl.add_argument(
+        "--relay",
+        default=None,
+        metavar="URL",
+        help="answer by posting messages to this HTTP interface (e.g. http://.../hdl) "
+        "instead of in process",
+    )
+    hdl.set_defaults(run=_handle_server)
 
     schema = commands.add_parser("schema", help="export the GraphQL schema (SDL)")
     schema.add_argument(

@@ -59,6 +59,10 @@ DIGITAL_LINK_PATHS = (
     "/.well-known/gs1resolver",
 )
 
+# The Handle protocol's HTTP interface (docs/handle-protocol.md): messages POSTed to
+# `/hdl/<handle>`, answered by the same lean function.
+HANDLE_PROTOCOL_PATHS = ("/hdl", "/hdl/{handle+}")
+
 
 class Api(Construct):
     """Routes `/graphql`, `/api/handles` and the GS1 Digital Link paths to their functions on
@@ -133,6 +137,10 @@ class Api(Construct):
             methods=[apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
             integration=handles,
         )
+        for path in HANDLE_PROTOCOL_PATHS:
+            self.http_api.add_routes(
+                path=path, methods=[apigwv2.HttpMethod.POST], integration=handles
+            )
         # The GS1 Digital Link resolver (docs/digital-link.md) runs in the same lean function
         # as Handle resolution: one route per GS1 primary key, and the resolver description.
         for path in DIGITAL_LINK_PATHS:

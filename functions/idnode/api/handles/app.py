@@ -6,12 +6,14 @@ See docs/handle-rest.md for the behaviour of every route.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
+from idnode.api.handle_protocol import MIME_TYPE, protocol
 from idnode.api.handles.digital_link import router as digital_link_router
 from idnode.api.handles.responses import (
     ERROR,
@@ -28,6 +30,7 @@ from idnode.domain.errors import (
     InvalidValueError,
     PayloadTooLargeError,
 )
+from idnode.domain.protocol.wire import OC_RESOLUTION
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_decimal, parse_values
 from idnode.node import current_node
@@ -35,6 +38,8 @@ from idnode.observability import logger, metrics
 from idnode.services.registry import MAX_BATCH, BatchItem, BatchStatus
 
 ROUTE_BASE = "/api/handles"
+# The Handle protocol's HTTP interface: messages in POST bodies, at `<path>/<handle>`.
+PROTOCOL_BASE = "/hdl"
 app = APIGatewayHttpResolver()
 
 
@@ -233,6 +238,24 @@ def list_handles() -> Response[str]:
     if page.next_cursor:
         body["nextCursor"] = page.next_cursor
     return reply(200, body, {"Cache-Control": "no-store"})
+
+
+@app.post(PROTOCOL_BASE)
+@app.post(f"{PROTOCOL_BASE}/.+")
+def protocol_message() -> Response[bytes]:
+    """One Handle protocol message (see docs/handle-protocol.md)."""
+    event = app.current_event
+    raw = event.body or ""
+    try:
+        data = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("latin-1")
+    except (ValueError, UnicodeEncodeError):
+        data = b""
+    answer = protocol.answer(data)
+    if answer is None:
+        return Response(400, "text/plain", b"not a Handle protocol message")
+    if answer.op_code == OC_RESOLUTION:
+        metrics.add_metric(name="Resolutions", unit=MetricUnit.Count, value=1)
+    return Response(200, MIME_TYPE, answer.message, {"Cache-Control": "no-store"})
 
 
 def _int_param(name: str, default: int) -> int:
