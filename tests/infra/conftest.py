@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+HANDLE_INTERFACES = "https://hdl.example.org:443/hdl"
+HANDLE_KEY_SECRET = "idnode/handle-key"
 
 # Must be set before the jsii runtime starts, i.e. before the first aws_cdk import.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -64,8 +66,14 @@ def _synthesise(outdir: Path, deployment: Deployment) -> Synthesised:
 
 @pytest.fixture(scope="session")
 def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesised]:
-    """The stack as deployed to AWS (environment-agnostic, no CDK_DEFAULT_* needed)."""
-    yield _synthesise(tmp_path_factory.mktemp("cdk-aws"), Deployment(stack_name="idnode"))
+    """The stack as deployed to AWS (environment-agnostic, no CDK_DEFAULT_* needed), with the
+    Handle protocol's HTTP interface published and a signing key in Secrets Manager."""
+    deployment = Deployment(
+        stack_name="idnode",
+        handle_interfaces=HANDLE_INTERFACES,
+        handle_key_secret=HANDLE_KEY_SECRET,
+    )
+    yield _synthesise(tmp_path_factory.mktemp("cdk-aws"), deployment)
 
 
 @pytest.fixture(scope="session")

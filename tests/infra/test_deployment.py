@@ -50,8 +50,22 @@ def test_stack_name_and_node_prefix_come_from_context() -> None:
 
 @pytest.mark.parametrize(
     "context",
-    [{"nodePrefix": "88..100"}, {"nodePrefix": "88.100/x"}, {"stackName": "1stack"}],
+    [
+        {"nodePrefix": "88..100"},
+        {"nodePrefix": "88.100/x"},
+        {"stackName": "1stack"},
+        {"handleInterfaces": "ftp://127.0.0.1:2641"},
+        {"handleInterfaces": "tcp://127.0.0.1"},
+    ],
 )
 def test_invalid_context_is_refused(context: dict[str, Any]) -> None:
     with pytest.raises(DeploymentError):
         _from(context)
+
+
+def test_handle_interfaces_and_key_secret_come_from_context() -> None:
+    deployment = _from(
+        {"handleInterfaces": "tcp://192.0.2.1:2641,http://192.0.2.1:80/hdl", "handleKeySecret": "k"}
+    )
+    assert deployment.handle_interfaces == "tcp://192.0.2.1:2641,http://192.0.2.1:80/hdl"
+    assert deployment.handle_key_secret == "k"

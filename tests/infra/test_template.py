@@ -36,7 +36,7 @@ from idnode.store.models import (
 )
 from idnode_infra.auth import ROLES
 
-from .conftest import Synthesised
+from .conftest import HANDLE_INTERFACES, HANDLE_KEY_SECRET, Synthesised
 
 # What the local cloud reads from the stack, plus what operators read after a deploy.
 OUTPUT_KEYS = {*REQUIRED_OUTPUTS, "GraphqlUrl", "HandleApiUrl", "Region"}
@@ -303,6 +303,22 @@ def test_handles_function_writes_identifiers_counts_and_appends_to_the_log_only(
     assert grants[table["operations_table"]] == {"dynamodb:PutItem"}
 
 
+def test_only_the_handles_function_reads_the_handle_signing_key(aws: Synthesised) -> None:
+    readers = set()
+    for resource in aws.template.find_resources("AWS::IAM::Policy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = actions if isinstance(actions, list) else [actions]
+            if "secretsmanager:GetSecretValue" in actions:
+                assert HANDLE_KEY_SECRET in json.dumps(statement["Resource"])
+                readers |= {role["Ref"] for role in resource["Properties"]["Roles"]}
+    handles = aws.resources[_function_id(aws, HANDLERS["handles"])]
+    assert readers == {handles["Properties"]["Role"]["Fn::GetAtt"][0]}
+    variables = handles["Properties"]["Environment"]["Variables"]
+    assert variables[settings.HANDLE_INTERFACES] == HANDLE_INTERFACES
+    assert variables[settings.HANDLE_KEY_SECRET] == HANDLE_KEY_SECRET
+
+
 def test_only_the_graphql_function_manages_people(aws: Synthesised) -> None:
     """The Handle API only checks staff's MFA enrolment; it changes no account."""
 
@@ -371,6 +387,8 @@ def test_routes_reach_their_functions(aws: Synthesised) -> None:
         "ANY /api/handles/{handle+}",
         "GET /api/handles",
         "POST /api/handles",
+        "POST /hdl",
+        "POST /hdl/{handle+}",
         "GET /.well-known/gs1resolver",
         "HEAD /.well-known/gs1resolver",
         *digital_link,

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from aws_cdk import Environment, RemovalPolicy
 from constructs import Node
 
+from idnode.domain.errors import InvalidValueError
+from idnode.domain.protocol.site import parse_interfaces
+
 DEFAULT_STACK_NAME = "idnode"
 DEFAULT_NODE_PREFIX = "88.100"
 
@@ -40,16 +43,25 @@ class Deployment:
     local: bool = False
     account: str | None = None
     region: str | None = None
+    # The node's Handle protocol interfaces as its site information publishes them (see
+    # docs/handle-protocol.md), and the Secrets Manager secret (name) holding its signing key.
+    handle_interfaces: str = ""
+    handle_key_secret: str = ""
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.node_prefix):
             raise DeploymentError(f"nodePrefix is not a dotted prefix: {self.node_prefix!r}")
         if not _STACK_NAME_RE.match(self.stack_name):
             raise DeploymentError(f"stackName is not a valid stack name: {self.stack_name!r}")
+        try:
+            parse_interfaces(self.handle_interfaces)
+        except InvalidValueError as exc:
+            raise DeploymentError(f"handleInterfaces: {exc.message}") from None
 
     @classmethod
     def from_context(cls, node: Node, env: Mapping[str, str] | None = None) -> Deployment:
-        """Read `local`, `stackName` and `nodePrefix` from context; the AWS target from the
+        """Read `local`, `stackName`, `nodePrefix`, `handleInterfaces` and `handleKeySecret`
+        from context; the AWS target from the
         variables the CDK CLI sets (CDK_DEFAULT_ACCOUNT, CDK_DEFAULT_REGION)."""
         env = os.environ if env is None else env
         local = _as_flag(node.try_get_context("local") or False)
@@ -57,6 +69,8 @@ class Deployment:
             stack_name=str(node.try_get_context("stackName") or DEFAULT_STACK_NAME),
             node_prefix=str(node.try_get_context("nodePrefix") or DEFAULT_NODE_PREFIX),
             local=local,
+            handle_interfaces=str(node.try_get_context("handleInterfaces") or ""),
+            handle_key_secret=str(node.try_get_context("handleKeySecret") or ""),
             account=None if local else env.get("CDK_DEFAULT_ACCOUNT") or None,
             region=None if local else env.get("CDK_DEFAULT_REGION") or None,
         )

@@ -15,6 +15,7 @@ from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct, IConstruct
 
@@ -114,6 +115,8 @@ class IdnodeStack(Stack):
                 settings.METER_FLUSH_SECONDS: "0" if deployment.local else "10",
                 settings.DEVICE_POLICY: devices.policy_name,
                 settings.DEAD_LETTER_QUEUE_URL: devices.dead_letters.queue_url,
+                settings.HANDLE_INTERFACES: deployment.handle_interfaces,
+                settings.HANDLE_KEY_SECRET: deployment.handle_key_secret,
             },
         )
         graphql_function = functions.add(
@@ -134,6 +137,11 @@ class IdnodeStack(Stack):
         devices.route(device_events_function, load_rules())
 
         self._grant(data, auth, graphql_function, handles_function)
+        if deployment.handle_key_secret:
+            # Only the Handle function signs (certified Handle protocol responses).
+            secretsmanager.Secret.from_secret_name_v2(
+                self, "HandleKey", deployment.handle_key_secret
+            ).grant_read(handles_function)
         self._grant_devices(data, devices, graphql_function, device_events_function)
 
         api = Api(
