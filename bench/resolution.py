@@ -7,6 +7,8 @@ as in AWS:
 - `get_item`: a raw boto3 `GetItem` with a strongly consistent read, the floor;
 - `handles`: a public `GET /api/handles/{handle}` through the Handle REST Lambda handler;
 - `graphql`: the published `ResolveIdentifier` operation through the GraphQL Lambda handler;
+- `handle_protocol`: a resolution request in the Handle protocol (RFC 3652) POSTed to the
+  HTTP interface, `POST /hdl/{handle}`, through the same Handle REST handler;
 - `digital_link`: a GS1 Digital Link request for a serialised GTIN whose serial has no links
   of its own, `GET /01/{gtin}/21/{serial}`, answered by the GTIN's default link (a 307) through
   the same Handle REST handler: one batch read of the key and the keys it walks up to.
@@ -25,6 +27,7 @@ The suite runs this module as `python -m bench.resolution OUTPUT` in the environ
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
 import json
 import os
@@ -41,7 +44,9 @@ import boto3
 
 from bench.endpoint import dynamodb_endpoint
 from idnode.cli.gateway import DEFAULT_ROUTES, LocalLambdaContext, Route, http_api_event
+from idnode.api.handle_protocol import MIME_TYPE
 from idnode.domain.handles import Handle
+from idnode.domain.protocol.wire import FLAG_PUBL, RC_SUCCESS, decode_response, encode_request
 from idnode.domain.links import build_links
 from idnode.domain.prefixes import Prefix
 from idnode.domain.records import MAX_VALUES, new_record
@@ -183,6 +188,34 @@ def digital_link_path() -> RequestPath:
     return RequestPath("digital_link", prepare, check)
 
 
+def handle_protocol_path() -> RequestPath:
+    """A resolution request in the Handle protocol, POSTed to the HTTP interface (`/hdl`)."""
+    route = _route("idnode-handles")
+    handler = handles_function.handler
+    message = encode_request(HANDLE, request_id=7, flags=FLAG_PUBL, now=int(time.time()))
+
+    def prepare() -> Call:
+        event = http_api_event(
+            "POST",
+            "/hdl/" + HANDLE.replace("/", "%2F"),
+            headers={"content-type": MIME_TYPE},
+            body=message,
+        )
+        context = LocalLambdaContext.for_route(route)
+        return lambda: handler(event, context)
+
+    def check(response: object) -> None:
+        if not (isinstance(response, dict) and response.get("statusCode") == 200):
+            raise BenchmarkSetupError(f"the HTTP interface did not answer: {response!r}")
+        answer = decode_response(base64.b64decode(response["body"]))
+        if answer.response_code != RC_SUCCESS:
+            raise BenchmarkSetupError(f"the HTTP interface did not resolve {HANDLE}: {answer!r}")
+        if int.from_bytes(answer.body[4 + len(HANDLE) : 8 + len(HANDLE)]) != PUBLIC_VALUES:
+            raise BenchmarkSetupError(f"the HTTP interface returned other values: {answer!r}")
+
+    return RequestPath("handle_protocol", prepare, check)
+
+
 def graphql_path() -> RequestPath:
     route = _route("idnode-graphql")
     handler = graphql_function.handler
@@ -268,6 +301,7 @@ def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
             handles_path(),
             graphql_path(),
             digital_link_path(),
+            handle_protocol_path(),
         ]
         measured = measure(paths, rounds=rounds, batch=batch, warmup=warmup)
     return {

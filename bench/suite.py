@@ -54,6 +54,7 @@ MICROSECONDS_PER_MILLISECOND = 1_000
 HANDLES_VS_GET_ITEM = 1.5
 GRAPHQL_VS_HANDLES = 3.0
 DIGITAL_LINK_VS_HANDLES = 1.3
+HANDLE_PROTOCOL_VS_REST = 1.0
 HANDLES_IMPORT_VS_BOTO3 = 1.2
 GRAPHQL_IMPORT_VS_BOTO3 = 2.5
 TELEMETRY_HANDLER_VS_PUT_ITEM = 6.5
@@ -95,11 +96,25 @@ def request_entries(document: Mapping[str, Any]) -> list[Entry]:
             target=DIGITAL_LINK_VS_HANDLES,
             wall=(wall["digital_link"], wall["handles"]),
         ),
+        path_ratio_entry(
+            "resolve_handle_protocol_vs_rest",
+            cpu["handle_protocol"],
+            cpu["handles"],
+            of="CPU time per call of a Handle protocol resolution request through the HTTP "
+            "interface (POST /hdl/{handle}, application/x-hdl-message) of the Handle Lambda "
+            "handler, over the same resolution through its REST API (medians)",
+            target=HANDLE_PROTOCOL_VS_REST,
+            wall=(wall["handle_protocol"], wall["handles"]),
+        ),
     ]
     described = {
         "get_item": ("resolve_get_item_us", "raw boto3 GetItem (ConsistentRead)"),
         "handles": ("resolve_handles_handler_us", "Handle REST Lambda handler, public resolution"),
         "graphql": ("resolve_graphql_handler_us", "GraphQL Lambda handler, resolve query"),
+        "handle_protocol": (
+            "resolve_handle_protocol_us",
+            "Handle Lambda handler, Handle protocol message over its HTTP interface",
+        ),
         "digital_link": (
             "resolve_digital_link_us",
             "Handle REST Lambda handler, GS1 Digital Link redirect after walking up",

@@ -33,7 +33,6 @@ from idnode.domain.protocol.wire import (
     decode_request,
     encode_response,
 )
-from idnode.domain.values import Value, sorted_by_index
 from idnode.node import Node, current_node
 from idnode.observability import logger
 from idnode.services.sites import prefix_of_handle
@@ -112,7 +111,7 @@ class HandleProtocol:
         node = self._node()
         prefix = prefix_of_handle(request.handle)
         if prefix is not None:
-            values = _select(node.sites.prefix_values(prefix), request)
+            values = node.sites.prefix_values(prefix, request.types, request.indexes)
             if not values:
                 return self._reply(request, RC_VALUES_NOT_FOUND, pack_text(""), now)
         else:
@@ -132,11 +131,6 @@ class HandleProtocol:
         if site is None:
             raise PrefixNotServedError("this node publishes no Handle protocol interface")
         return self._reply(request, RC_SUCCESS, site_to_bytes(site), now)
-
-
-def _select(values: tuple[Value, ...], request: Request) -> tuple[Value, ...]:
-    types, indexes = frozenset(request.types), frozenset(request.indexes)
-    return sorted_by_index(v for v in values if v.matches(types, indexes))
 
 
 def _stand_in(cause: ProtocolError | None) -> Request | None:

@@ -8,14 +8,13 @@ generated from the interfaces actually deployed and the node's public key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from idnode.domain.errors import HandleNotFoundError, InvalidHandleError, PrefixNotServedError
 from idnode.domain.handles import is_under, validate_prefix
-from idnode.domain.protocol.site import node_site
 from idnode.domain.values import DataFormat, Value, ValueData
 
 PREFIX_NAMESPACE = "0.NA"
@@ -50,6 +49,8 @@ class SiteService:
     @cached_property
     def site(self) -> dict[str, Any] | None:
         """The node's site information in v9 JSON form (None: no interface configured)."""
+        from idnode.domain.protocol.site import node_site  # noqa: PLC0415 - off the hot path
+
         return node_site(self._interfaces, self._public_key())
 
     def ensure_served(self, handle: str) -> None:
@@ -61,8 +62,11 @@ class SiteService:
                 handle=handle,
             )
 
-    def prefix_values(self, prefix: str) -> tuple[Value, ...]:
-        """The values of the prefix handle for `prefix`; raise if it is not served here."""
+    def prefix_values(
+        self, prefix: str, types: Iterable[str] = (), indexes: Iterable[int] = ()
+    ) -> tuple[Value, ...]:
+        """The values of the prefix handle for `prefix` (filtered as a resolution filters);
+        raise if it is not served here."""
         try:
             validate_prefix(prefix)
         except InvalidHandleError as exc:
@@ -77,12 +81,12 @@ class SiteService:
             raise HandleNotFoundError(
                 f"{name}: this node publishes no Handle protocol interface", handle=name
             )
-        return (
-            Value(
-                index=SITE_INDEX,
-                type="HS_SITE",
-                data=ValueData(DataFormat.SITE, self.site),
-                ttl=SITE_TTL,
-                timestamp=self._since,
-            ),
+        site = Value(
+            index=SITE_INDEX,
+            type="HS_SITE",
+            data=ValueData(DataFormat.SITE, self.site),
+            ttl=SITE_TTL,
+            timestamp=self._since,
         )
+        wanted_types, wanted_indexes = frozenset(types), frozenset(indexes)
+        return tuple(v for v in (site,) if v.matches(wanted_types, wanted_indexes))

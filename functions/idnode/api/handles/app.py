@@ -13,7 +13,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from idnode.api.handle_protocol import MIME_TYPE, protocol
 from idnode.api.handles.digital_link import router as digital_link_router
 from idnode.api.handles.responses import (
     ERROR,
@@ -30,12 +29,12 @@ from idnode.domain.errors import (
     InvalidValueError,
     PayloadTooLargeError,
 )
-from idnode.domain.protocol.wire import OC_RESOLUTION
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_decimal, parse_values
 from idnode.node import current_node
 from idnode.observability import logger, metrics
 from idnode.services.registry import MAX_BATCH, BatchItem, BatchStatus
+from idnode.services.sites import prefix_of_handle
 
 ROUTE_BASE = "/api/handles"
 # The Handle protocol's HTTP interface: messages in POST bodies, at `<path>/<handle>`.
@@ -113,6 +112,12 @@ def _cache_headers(values: tuple[Value, ...], private: bool) -> dict[str, str]:
 def resolve() -> Response[str]:
     handle = _handle_from_path()
     caller = _caller()
+    prefix = prefix_of_handle(handle)
+    if prefix is not None:  # a prefix handle: where the prefix is served (HS_SITE)
+        values = current_node().sites.prefix_values(prefix, _params("type"), _indexes())
+        if not values:
+            return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle})
+        return reply(200, record_body(handle, values), _cache_headers(values, private=False))
     result = current_node().registry.resolve(
         handle, caller, _params("type"), _indexes(), public_only=_flag("publicOnly")
     )
@@ -244,6 +249,10 @@ def list_handles() -> Response[str]:
 @app.post(f"{PROTOCOL_BASE}/.+")
 def protocol_message() -> Response[bytes]:
     """One Handle protocol message (see docs/handle-protocol.md)."""
+    # Imported on the first message: REST resolution does not pay for the protocol's codec.
+    from idnode.api.handle_protocol import MIME_TYPE, protocol  # noqa: PLC0415
+    from idnode.domain.protocol.wire import OC_RESOLUTION  # noqa: PLC0415
+
     event = app.current_event
     raw = event.body or ""
     try:
