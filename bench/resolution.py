@@ -43,12 +43,12 @@ from typing import Any
 import boto3
 
 from bench.endpoint import dynamodb_endpoint
-from idnode.cli.gateway import DEFAULT_ROUTES, LocalLambdaContext, Route, http_api_event
 from idnode.api.handle_protocol import MIME_TYPE
+from idnode.cli.gateway import DEFAULT_ROUTES, LocalLambdaContext, Route, http_api_event
 from idnode.domain.handles import Handle
-from idnode.domain.protocol.wire import FLAG_PUBL, RC_SUCCESS, decode_response, encode_request
 from idnode.domain.links import build_links
 from idnode.domain.prefixes import Prefix
+from idnode.domain.protocol.wire import FLAG_PUBL, RC_SUCCESS, decode_response, encode_request
 from idnode.domain.records import MAX_VALUES, new_record
 from idnode.domain.values import parse_values
 from idnode.handlers import graphql as graphql_function
