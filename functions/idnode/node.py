@@ -34,12 +34,14 @@ from idnode.store.statistics import CounterRepository
 if TYPE_CHECKING:
     from idnode.adapters.iot import IotCore
     from idnode.adapters.signing import RsaSigner
+    from idnode.domain.routing import NodeAddress
     from idnode.services.billing import BillingService
     from idnode.services.codes import CodeService
     from idnode.services.devices import DeviceService
     from idnode.services.digital_links import DigitalLinkService
     from idnode.services.onboarding import OnboardingService
     from idnode.services.people import PeopleService
+    from idnode.services.recursion import RecursiveResolver
     from idnode.services.search import SearchService
     from idnode.services.sites import SiteService
     from idnode.services.statistics import StatisticsService
@@ -93,6 +95,9 @@ class Node:
             PREFIX_CACHE_SECONDS, 4096, time.monotonic
         )
         self._industries = TtlCache[str](PREFIX_CACHE_SECONDS, 4096, time.monotonic)
+        self._routes = TtlCache[tuple["NodeAddress", ...]](
+            PREFIX_CACHE_SECONDS, 4096, time.monotonic
+        )
         self.meter = BufferedMeter(
             self.counters,
             self._scopes_of,
@@ -185,7 +190,31 @@ class Node:
             self.settings.handle_interfaces,
             lambda: self.signer.public_key_bytes if self.signer is not None else None,
             hosted,
+            self._routes_of,
         )
+
+    def _routes_of(self, prefix: str) -> tuple[NodeAddress, ...]:
+        """A self-hosted prefix's enterprise nodes (none: hosted here, or not allocated);
+        cached like the prefix's other facts."""
+
+        def load() -> tuple[NodeAddress, ...]:
+            from idnode.domain.enterprises import Hosting
+
+            enterprise_id = self._facts(prefix)[1]
+            enterprise = self.enterprises.get(enterprise_id) if enterprise_id else None
+            if enterprise is None or enterprise.profile.hosting is not Hosting.SELF_HOSTED:
+                return ()
+            return tuple(n for n in enterprise.profile.service_nodes if n.applies_to(prefix))
+
+        return self._routes.get_or_load(prefix.lower(), load)
+
+    @cached_property
+    def resolver(self) -> RecursiveResolver:
+        """Recursive resolution at self-hosted enterprise nodes, cached in this process."""
+        from idnode.adapters.handle_client import HandleClient
+        from idnode.services.recursion import RecursiveResolver
+
+        return RecursiveResolver(HandleClient().query)
 
     @cached_property
     def enterprises(self) -> EnterpriseRepository:

@@ -60,8 +60,8 @@ def api(node: Node, onboarding: OnboardingService) -> OnboardingGraphQL:
 
 def graphql_input(**overrides: Any) -> dict[str, Any]:
     raw = profile_input(**overrides)
-    if raw["serviceAddress"] is None:
-        raw.pop("serviceAddress")
+    for node in raw.get("serviceNodes") or ():
+        node["hdlType"] = node.get("hdlType", "HS_SITE")
     raw["hosting"] = raw["hosting"].upper().replace("-", "_")
     return raw
 
@@ -176,7 +176,7 @@ def change_profile(api: OnboardingGraphQL, issuer: TokenIssuer) -> None:
                 "input": graphql_input(
                     legalName="Acme Industrial Pumps Co., Ltd.",
                     hosting="self-hosted",
-                    serviceAddress="https://node.acme.com.cn:8443",
+                    serviceNodes=[{"ip": "192.0.2.80", "ipType": 4, "httpPort": 8443}],
                 )
             },
             admin_token,
@@ -195,7 +195,17 @@ def change_profile(api: OnboardingGraphQL, issuer: TokenIssuer) -> None:
     )
     assert changed["name"] == "Acme Industrial Pumps Co., Ltd."
     assert changed["profile"]["hosting"] == "SELF_HOSTED"
-    assert changed["profile"]["serviceAddress"] == "https://node.acme.com.cn:8443"
+    assert changed["profile"]["serviceNodes"] == [
+        {
+            "entPrefix": None,
+            "hdlType": "HS_SITE",
+            "ip": "192.0.2.80",
+            "ipType": 4,
+            "tcpPort": None,
+            "udpPort": None,
+            "httpPort": 8443,
+        }
+    ]
     assert changed["version"] == 2
 
 
@@ -372,7 +382,11 @@ def test_bad_input_of_every_kind_changes_nothing(
         lambda: onboarding.apply(stranger, profile_input(uscc=THIRD_USCC, hosting="self-hosted")),
         lambda: onboarding.apply(
             stranger,
-            profile_input(uscc=THIRD_USCC, hosting="self-hosted", serviceAddress="http://x.cn"),
+            profile_input(
+                uscc=THIRD_USCC,
+                hosting="self-hosted",
+                serviceNodes=[{"ip": "192.0.2.1", "ipType": 6, "tcpPort": 2641}],
+            ),
         ),
         lambda: onboarding.apply(stranger, profile_input()),  # pending already
         lambda: onboarding.apply(stranger, profile_input(uscc=OTHER_USCC)),  # onboarded already

@@ -23,6 +23,7 @@ from idnode.domain.handles import Handle
 from idnode.domain.industries import parse_industry
 from idnode.domain.prefixes import Prefix
 from idnode.domain.records import Record, new_record
+from idnode.domain.routing import HdlType, NodeAddress
 from idnode.domain.search import IdentifierMatch, NameMatch
 from idnode.domain.values import parse_values
 from idnode.node import Node
@@ -65,6 +66,9 @@ class Tables:
     prefixes: type[PrefixModel]
 
 
+NODE = NodeAddress(HdlType.HS_SITE, "192.0.2.7", 4, tcp_port=2641, udp_port=2641)
+
+
 def enterprise(
     uscc: str, name: str, prefix: str, status: EnterpriseStatus, hosting: Hosting
 ) -> Enterprise:
@@ -75,7 +79,7 @@ def enterprise(
         contact=Contact("Li Lei", "li@example.com", "+86 591 1234 5678"),
         domains=("example.com",),
         hosting=hosting,
-        service_address="node.example.com:2641" if hosting is Hosting.SELF_HOSTED else None,
+        service_nodes=(NODE,) if hosting is Hosting.SELF_HOSTED else (),
     )
     return Enterprise(uscc, profile, prefix, AT, AT, status)
 
@@ -322,7 +326,7 @@ def test_directory_pages(search: SearchService) -> None:
 def test_stored_enterprises_read_back_whole(tables: Tables, search: SearchService) -> None:
     (found,) = search.enterprises(AUDITOR, GLOBEX).items
     assert found == EnterpriseRepository.to_enterprise(tables.enterprises.get(GLOBEX))
-    assert found.profile.service_address == "node.example.com:2641"
+    assert found.profile.service_nodes == (NODE,)
 
 
 # GraphQL

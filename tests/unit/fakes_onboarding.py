@@ -254,7 +254,7 @@ def profile_input(**overrides: Any) -> dict[str, Any]:
         "addresses": ["114.114.114.0/24", "2400:3200::1"],
         "domains": ["acme.com.cn"],
         "hosting": "hosted",
-        "serviceAddress": None,
+        "serviceNodes": [],
     }
     raw.update(overrides)
     return raw

@@ -220,12 +220,14 @@ def test_request_entries_from_the_resolution_output() -> None:
             "handles": rounds(2500),
             "graphql": rounds(5000),
             "digital_link": rounds(3500),
+            "handle_protocol": rounds(2400),
         },
         "wall_ns": {
             "get_item": rounds(2200),
             "handles": rounds(2750),
             "graphql": rounds(6050),
             "digital_link": rounds(3300),
+            "handle_protocol": rounds(2860),
         },
         "first_call_ns": {"graphql": 40_000_000},
     }
@@ -244,6 +246,10 @@ def test_request_entries_from_the_resolution_output() -> None:
     assert third.details["wall_ratio"] == pytest.approx(1.2)
     assert entries["resolve_digital_link_us"].value == pytest.approx(3500.0)
     assert entries["resolve_handles_handler_overhead_us"].value == pytest.approx(500.0)
+    protocol = entries["resolve_handle_protocol_vs_rest"]
+    assert (protocol.value, protocol.target, protocol.met) == (pytest.approx(0.96), 1.0, True)
+    assert protocol.details["wall_ratio"] == pytest.approx(1.04)
+    assert entries["resolve_handle_protocol_us"].value == pytest.approx(2400.0)
     for entry in entries.values():
         assert entry.to_json().keys() >= REQUIRED_KEYS
 

@@ -32,10 +32,10 @@ from idnode.domain.enterprises import (
     parse_phone,
     parse_profile,
     parse_reason,
-    parse_service_address,
     parse_uscc,
 )
 from idnode.domain.errors import InvalidStateError, InvalidValueError
+from idnode.domain.routing import HdlType, NodeAddress, parse_nodes
 from tests.unit.fakes_onboarding import profile_input
 
 USCC = "91110000600037341L"  # python-stdnum's own example
@@ -276,44 +276,58 @@ def test_ldh_names_round_trip(names: list[str], tld: str) -> None:
     assert parse_domain(domain.upper() + ".") == domain
 
 
-# Service address, reason
+# Enterprise nodes, reason
+
+
+NODE = {"hdlType": "HS_SITE", "ip": "114.114.114.7", "ipType": 4, "tcpPort": 2641}
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("https://node.acme.com.cn", "https://node.acme.com.cn"),
-        ("https://NODE.acme.com.cn:8443/api", "https://node.acme.com.cn:8443/api"),
-        ("node.acme.com.cn:2641", "node.acme.com.cn:2641"),
-        ("114.114.114.114:2641", "114.114.114.114:2641"),
-        ("[2400:3200::1]:2641", "[2400:3200::1]:2641"),
-        ("https://[2400:3200::1]:8443", "https://[2400:3200::1]:8443"),
+        (NODE, NodeAddress(HdlType.HS_SITE, "114.114.114.7", 4, tcp_port=2641)),
+        (
+            {"hdlType": "HS_SERV", "ip": "2400:3200:0::1", "ipType": 6, "udpPort": 2641},
+            NodeAddress(HdlType.HS_SERV, "2400:3200::1", 6, udp_port=2641),
+        ),
+        (
+            {**NODE, "httpPort": 8000, "entPrefix": "88.100.1234"},
+            NodeAddress(
+                HdlType.HS_SITE, "114.114.114.7", 4, 2641, None, 8000, ent_prefix="88.100.1234"
+            ),
+        ),
     ],
 )
-def test_service_addresses(raw: str, expected: str) -> None:
-    assert parse_service_address(raw) == expected
+def test_enterprise_nodes(raw: dict[str, object], expected: NodeAddress) -> None:
+    assert parse_nodes([raw]) == (expected,)
+    assert NodeAddress.from_json(expected.to_json()) == expected
 
 
 @pytest.mark.parametrize(
     ("raw", "says"),
     [
-        ("http://node.acme.com.cn", "must use https"),
-        ("ftp://node.acme.com.cn", "must use https"),
-        ("https://user:pw@node.acme.com.cn", "credentials"),
-        ("https://node.acme.com.cn/?q=1", "query or fragment"),
-        ("https://node.acme.com.cn:99999", "not a valid URL"),
-        ("https://127.0.0.1", "loopback"),
-        ("node.acme.com.cn", "https URL or host:port"),
-        ("node.acme.com.cn:0", "1 to 65535"),
-        ("node.acme.com.cn:http", "1 to 65535"),
-        ("10.1.2.3:2641", "private"),
-        ("[2400:3200::1]", "[address]:port"),
-        ("https://node acme.cn", "spaces"),
-        ("", "https URL or host:port"),
+        ([], "at least one enterprise node"),
+        ([{**NODE, "hdlType": "HS_NA"}], "serviceNodes[0].hdlType: either HS_SITE or HS_SERV"),
+        ([{**NODE, "ipType": 5}], "serviceNodes[0].ipType: either 4 or 6"),
+        ([{**NODE, "ip": "node.acme.cn"}], "serviceNodes[0].ip: 'node.acme.cn' is not an IP"),
+        ([{**NODE, "ipType": 6}], "is not an IPv6 address"),
+        ([{**NODE, "ip": "224.0.0.1"}], "cannot answer"),
+        ([{**NODE, "tcpPort": 0}], "serviceNodes[0].tcpPort: a port is a number from 1"),
+        ([{**NODE, "tcpPort": 70000}], "serviceNodes[0].tcpPort"),
+        ([{"hdlType": "HS_SITE", "ip": "114.114.114.7", "ipType": 4}], "at least one of tcpPort"),
+        ([NODE, NODE], "the same node is given twice"),
+        ([NODE] * 9, "at most 8"),
     ],
 )
-def test_service_address_refusals(raw: str, says: str) -> None:
-    refused(parse_service_address, raw, says, "serviceAddress")
+def test_enterprise_node_refusals(raw: list[dict[str, object]], says: str) -> None:
+    with pytest.raises(InvalidValueError) as refusal:
+        parse_nodes(raw)
+    assert says in refusal.value.message
+
+
+def test_an_enterprise_prefix_must_be_its_own() -> None:
+    with pytest.raises(InvalidValueError, match="not a prefix of this enterprise"):
+        parse_nodes([{**NODE, "entPrefix": "88.100.9"}], prefixes=["88.100.1234"])
 
 
 def test_reason() -> None:
@@ -343,16 +357,14 @@ def test_profile_is_parsed_and_round_trips_through_json() -> None:
     assert Profile.from_json(profile.to_json()) == profile
 
 
-def test_self_hosted_profile_needs_its_service_address() -> None:
-    profile = parse_profile(
-        profile_input(hosting="self-hosted", serviceAddress="node.acme.com.cn:2641")
-    )
-    assert profile.service_address == "node.acme.com.cn:2641"
+def test_self_hosted_profile_needs_its_nodes() -> None:
+    profile = parse_profile(profile_input(hosting="self-hosted", serviceNodes=[NODE]))
+    assert profile.service_nodes == parse_nodes([NODE])
     assert Profile.from_json(profile.to_json()) == profile
-    with pytest.raises(InvalidValueError, match="serviceAddress: a self-hosted enterprise node"):
+    with pytest.raises(InvalidValueError, match="serviceNodes: a self-hosted enterprise gives"):
         parse_profile(profile_input(hosting="self-hosted"))
-    with pytest.raises(InvalidValueError, match="serviceAddress: only a self-hosted"):
-        parse_profile(profile_input(serviceAddress="node.acme.com.cn:2641"))
+    with pytest.raises(InvalidValueError, match="serviceNodes: only a self-hosted"):
+        parse_profile(profile_input(serviceNodes=[NODE]))
     with pytest.raises(InvalidValueError, match="hosting: either hosted or self-hosted"):
         parse_profile(profile_input(hosting="remote"))
 

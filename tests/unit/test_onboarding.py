@@ -389,7 +389,7 @@ def test_a_change_goes_through_review_and_replaces_the_profile(world: World) -> 
         legalName="Acme Industrial Pumps Co., Ltd.",
         industry="C3521",
         hosting="self-hosted",
-        serviceAddress="https://node.acme.com.cn",
+        serviceNodes=[{"hdlType": "HS_SITE", "ip": "114.114.114.7", "ipType": 4, "tcpPort": 2641}],
     )
     request = world.service.request_change(admin, changed)
     assert (request.kind, request.enterprise) == (ApplicationKind.CHANGE, USCC)

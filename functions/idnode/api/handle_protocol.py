@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from idnode.domain.access import ANONYMOUS
 from idnode.domain.errors import IdnodeError, PrefixNotServedError
+from idnode.domain.handles import prefix_of_handle
 from idnode.domain.protocol.encoding import INT, pack_text, site_to_bytes, value_to_bytes
 from idnode.domain.protocol.site import SITE_SERIAL
 from idnode.domain.protocol.wire import (
@@ -25,6 +26,7 @@ from idnode.domain.protocol.wire import (
     OC_RESOLUTION,
     RC_ERROR,
     RC_OPERATION_NOT_SUPPORTED,
+    RC_PREFIX_REFERRAL,
     RC_PROTOCOL_ERROR,
     RC_SUCCESS,
     RC_VALUES_NOT_FOUND,
@@ -33,9 +35,9 @@ from idnode.domain.protocol.wire import (
     decode_request,
     encode_response,
 )
+from idnode.domain.values import Value
 from idnode.node import Node, current_node
 from idnode.observability import logger
-from idnode.services.sites import prefix_of_handle
 
 MIME_TYPE = "application/x-hdl-message"
 
@@ -67,19 +69,27 @@ class HandleProtocol:
             return self._error(
                 None, RC_PROTOCOL_ERROR, str(exc), now, op_code=exc.op_code, cause=exc
             )
-        operations = {OC_RESOLUTION: self._resolve, OC_GET_SITE_INFO: self._site_info}
         try:
-            operation = operations.get(request.op_code)
-            if operation is None:
-                return self._error(
-                    request, RC_OPERATION_NOT_SUPPORTED, "this node answers resolution only", now
-                )
+            return self._dispatch(request, now)
+        except Exception:
+            logger.exception("unexpected error in the Handle protocol edge")
+            # Nothing of the node (nor its signer) is used again: it may be what failed.
+            message = encode_response(
+                request, RC_ERROR, pack_text("internal error"), now=now, site_serial=SITE_SERIAL
+            )
+            return Answer(message, RC_ERROR, request.op_code)
+
+    def _dispatch(self, request: Request, now: int) -> Answer:
+        operations = {OC_RESOLUTION: self._resolve, OC_GET_SITE_INFO: self._site_info}
+        operation = operations.get(request.op_code)
+        if operation is None:
+            return self._error(
+                request, RC_OPERATION_NOT_SUPPORTED, "this node answers resolution only", now
+            )
+        try:
             return operation(request, now)
         except IdnodeError as exc:
             return self._error(request, exc.response_code, exc.message, now)
-        except Exception:
-            logger.exception("unexpected error in the Handle protocol edge")
-            return self._error(request, RC_ERROR, "internal error", now)
 
     def _reply(self, request: Request, code: int, body: bytes, now: int) -> Answer:
         node = self._node()
@@ -109,28 +119,47 @@ class HandleProtocol:
 
     def _resolve(self, request: Request, now: int) -> Answer:
         node = self._node()
-        prefix = prefix_of_handle(request.handle)
+        handle, types, indexes = request.handle, request.types, request.indexes
+        prefix = prefix_of_handle(handle)
         if prefix is not None:
-            values = node.sites.prefix_values(prefix, request.types, request.indexes)
-            if not values:
-                return self._reply(request, RC_VALUES_NOT_FOUND, pack_text(""), now)
+            answer = node.sites.prefix_answer(prefix, types, indexes)
+            values, referral = answer.values, answer.referral
         else:
-            node.sites.ensure_served(request.handle)
-            result = node.registry.resolve(
-                request.handle, ANONYMOUS, request.types, request.indexes, public_only=True
-            )
-            values = result.values
-            if result.filtered and not values:
-                return self._reply(request, RC_VALUES_NOT_FOUND, pack_text(""), now)
-        body = pack_text(request.handle) + INT.pack(len(values))
-        body += b"".join(value_to_bytes(v) for v in values)
-        return self._reply(request, RC_SUCCESS, body, now)
+            node.sites.ensure_served(handle)
+            referral = node.sites.referral_for(handle)
+            values = () if referral is not None else _local(node, request)
+        if referral is not None:
+            if not request.recursive:
+                # Referred as Handle.Net v9 refers: no handle, the sites to ask instead.
+                return self._reply(
+                    request, RC_PREFIX_REFERRAL, _values_body("", referral.values), now
+                )
+            values = node.resolver.resolve(handle, referral.sites, types, indexes).values
+        if (types or indexes) and not values:
+            return self._reply(request, RC_VALUES_NOT_FOUND, pack_text(""), now)
+        return self._reply(request, RC_SUCCESS, _values_body(handle, values), now)
 
     def _site_info(self, request: Request, now: int) -> Answer:
         site = self._node().sites.site
         if site is None:
             raise PrefixNotServedError("this node publishes no Handle protocol interface")
         return self._reply(request, RC_SUCCESS, site_to_bytes(site), now)
+
+
+def _local(node: Node, request: Request) -> tuple[Value, ...]:
+    """The public values of a name stored (or generated, for service handles) here."""
+    service = node.sites.service_handle_values(request.handle)
+    if service is not None:
+        wanted_types, wanted_indexes = frozenset(request.types), frozenset(request.indexes)
+        return tuple(v for v in service if v.matches(wanted_types, wanted_indexes))
+    resolution = node.registry.resolve(
+        request.handle, ANONYMOUS, request.types, request.indexes, public_only=True
+    )
+    return resolution.values
+
+
+def _values_body(handle: str, values: tuple[Value, ...]) -> bytes:
+    return pack_text(handle) + INT.pack(len(values)) + b"".join(value_to_bytes(v) for v in values)
 
 
 def _stand_in(cause: ProtocolError | None) -> Request | None:

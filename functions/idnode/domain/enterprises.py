@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from stdnum.cn import uscc as stdnum_uscc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
@@ -33,19 +32,18 @@ from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 from idnode.domain.credentials import AdminCredential
 from idnode.domain.errors import InvalidStateError, InvalidValueError
 from idnode.domain.industries import Industry, parse_industry
+from idnode.domain.routing import NodeAddress, parse_nodes
 
 MIN_NAME, MAX_NAME = 2, 200
 MAX_CONTACT_NAME = 100
 MAX_EMAIL = 254
 MAX_MAILBOX = 64
 MIN_LABELS = 2
-MAX_PORT = 65535
 MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 5, 20
 MAX_RESOURCES = 50
 MAX_DOMAIN = 253
 MAX_LABEL = 63
 MAX_REASON = 500
-MAX_SERVICE_ADDRESS = 2048
 ADMIN_INDEX = 300  # the index of an enterprise's admin identity: `300:<prefix>/ADMIN`
 ADMIN_SUFFIX = "ADMIN"
 
@@ -54,7 +52,6 @@ _EMAIL_LOCAL = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$"
 )
 _PHONE = re.compile(r"^\+?[0-9 -]+$")
-_PORT = re.compile(r"^[0-9]{1,5}$")
 _FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
@@ -99,7 +96,8 @@ class Profile:
     addresses: tuple[str, ...] = ()
     domains: tuple[str, ...] = ()
     hosting: Hosting = Hosting.HOSTED
-    service_address: str | None = None
+    # A self-hosted enterprise's node(s), where its identifiers are resolved.
+    service_nodes: tuple[NodeAddress, ...] = ()
 
     @property
     def division(self) -> str:
@@ -119,7 +117,7 @@ class Profile:
             "addresses": list(self.addresses),
             "domains": list(self.domains),
             "hosting": self.hosting.value,
-            "serviceAddress": self.service_address,
+            "serviceNodes": [node.to_json() for node in self.service_nodes],
         }
 
     @classmethod
@@ -135,7 +133,7 @@ class Profile:
             addresses=tuple(data.get("addresses") or ()),
             domains=tuple(data.get("domains") or ()),
             hosting=Hosting(data.get("hosting", Hosting.HOSTED.value)),
-            service_address=data.get("serviceAddress"),
+            service_nodes=tuple(NodeAddress.from_json(n) for n in data.get("serviceNodes") or ()),
         )
 
 
@@ -327,71 +325,6 @@ def _is_a_label(label: str) -> bool:
         return False
 
 
-def _parse_host(host: str, field_name: str) -> str:
-    """A service host: a public IP address or a domain name."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return parse_domain(host, field_name)
-    return parse_address(host, field_name)
-
-
-def _parse_port(port: str, field_name: str) -> int:
-    if not _PORT.fullmatch(port) or not 1 <= int(port) <= MAX_PORT:
-        raise InvalidValueError(f"{field_name}: the port must be a number from 1 to {MAX_PORT}")
-    return int(port)
-
-
-def _parse_service_url(text: str, field_name: str) -> str:
-    try:
-        url = urlsplit(text)
-        port = url.port
-    except ValueError:
-        raise InvalidValueError(f"{field_name}: {text!r} is not a valid URL") from None
-    if url.scheme.lower() != "https":
-        raise InvalidValueError(f"{field_name}: the service address must use https")
-    if url.username is not None or url.password is not None:
-        raise InvalidValueError(f"{field_name}: the URL may not carry credentials")
-    if url.query or url.fragment:
-        raise InvalidValueError(f"{field_name}: the URL may not carry a query or fragment")
-    if not url.hostname:
-        raise InvalidValueError(f"{field_name}: the URL names no host")
-    host = _parse_host(url.hostname, field_name)
-    if port == 0:
-        raise InvalidValueError(f"{field_name}: the port must be a number from 1 to {MAX_PORT}")
-    shown = f"[{host}]" if ":" in host else host
-    netloc = f"{shown}:{port}" if port is not None else shown
-    return f"https://{netloc}{url.path}"
-
-
-def parse_service_address(raw: object, field_name: str = "serviceAddress") -> str:
-    """`https://host[:port][/path]` or `host:port` (IPv6 hosts in brackets)."""
-    text = _text(raw, field_name)
-    if not text or len(text) > MAX_SERVICE_ADDRESS:
-        raise InvalidValueError(
-            f"{field_name}: give an https URL or host:port of at most {MAX_SERVICE_ADDRESS} "
-            "characters"
-        )
-    if _invisible(text) or " " in text:
-        raise InvalidValueError(f"{field_name}: contains spaces or invisible characters")
-    if "://" in text:
-        return _parse_service_url(text, field_name)
-    if text.startswith("["):
-        host_part, bracket, rest = text[1:].partition("]")
-        if not bracket or not rest.startswith(":"):
-            raise InvalidValueError(f"{field_name}: write an IPv6 host as [address]:port")
-        port_part = rest[1:]
-    else:
-        host_part, colon, port_part = text.rpartition(":")
-        if not colon or not host_part:
-            raise InvalidValueError(
-                f"{field_name}: give an https URL or host:port (e.g. node.example.com:2641)"
-            )
-    host = _parse_host(host_part, field_name)
-    port = _parse_port(port_part, field_name)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def parse_reason(raw: object, *, required: bool, field_name: str = "reason") -> str | None:
     """A decision's reason: 1-500 characters; line breaks allowed, other control characters not."""
     if raw is None:
@@ -445,7 +378,7 @@ def _collect(problems: list[str], parse: Callable[[], T]) -> T | None:
 
 def parse_profile(raw: Mapping[str, Any]) -> Profile:
     """Check every item of a submitted profile (keys as in the API: legalName, uscc, industry,
-    contact{name,email,phone}, addresses, domains, hosting, serviceAddress). Raises one
+    contact{name,email,phone}, addresses, domains, hosting, serviceNodes). Raises one
     InvalidValueError naming every field that is wrong."""
     problems: list[str] = []
     legal_name = _collect(problems, lambda: parse_legal_name(raw.get("legalName")))
@@ -466,7 +399,7 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         problems.append("addresses, domains: give at least one IP address, network or domain")
     elif len(addresses) + len(domains) > MAX_RESOURCES:
         problems.append(f"addresses, domains: at most {MAX_RESOURCES} network resources in all")
-    hosting, service_address = _hosting(raw, problems)
+    hosting, service_nodes = _hosting(raw, problems)
     if (
         problems
         or legal_name is None
@@ -486,26 +419,28 @@ def parse_profile(raw: Mapping[str, Any]) -> Profile:
         addresses=addresses,
         domains=domains,
         hosting=hosting,
-        service_address=service_address,
+        service_nodes=service_nodes,
     )
 
 
-def _hosting(raw: Mapping[str, Any], problems: list[str]) -> tuple[Hosting | None, str | None]:
+def _hosting(
+    raw: Mapping[str, Any], problems: list[str]
+) -> tuple[Hosting | None, tuple[NodeAddress, ...]]:
     mode = raw.get("hosting", Hosting.HOSTED.value)
     try:
         hosting = Hosting(mode)
     except ValueError:
         problems.append("hosting: either hosted or self-hosted")
-        return None, None
-    address = raw.get("serviceAddress")
+        return None, ()
+    nodes = raw.get("serviceNodes")
     if hosting is Hosting.HOSTED:
-        if address not in (None, ""):
-            problems.append("serviceAddress: only a self-hosted enterprise node has one")
-        return hosting, None
-    if address in (None, ""):
-        problems.append("serviceAddress: a self-hosted enterprise node needs its service address")
-        return hosting, None
-    return hosting, _collect(problems, lambda: parse_service_address(address))
+        if nodes not in (None, []):
+            problems.append("serviceNodes: only a self-hosted enterprise has its own nodes")
+        return hosting, ()
+    if not nodes:
+        problems.append("serviceNodes: a self-hosted enterprise gives its node's service addresses")
+        return hosting, ()
+    return hosting, _collect(problems, lambda: parse_nodes(nodes)) or ()
 
 
 # Applications and enterprises

@@ -114,3 +114,23 @@ class QuotaExceededError(IdnodeError):
 
     response_code = 2
     http_status = 429
+
+
+class UpstreamUnavailableError(IdnodeError):
+    """A self-hosted enterprise node did not answer (on any interface) in time."""
+
+    response_code = 2
+    http_status = 504
+
+
+class UpstreamError(IdnodeError):
+    """A self-hosted enterprise node answered, but not with an answer the node can use."""
+
+    response_code = 2
+    http_status = 502
+
+
+class ReferralLimitError(UpstreamError):
+    """Referrals went round in a loop or further than the node follows them."""
+
+    response_code = 6  # recursion count too high

@@ -112,3 +112,17 @@ def is_under(prefix: str, node_prefix: str) -> bool:
     """Whether `prefix` equals `node_prefix` or lies below it in the dotted hierarchy."""
     p, n = fold_case(prefix), fold_case(node_prefix)
     return p == n or p.startswith(n + ".")
+
+
+PREFIX_NAMESPACE = "0.NA"
+
+
+def prefix_of_handle(name: str) -> str | None:
+    """The prefix a prefix handle names (`0.NA/88.100`, or bare `88.100` as Handle clients
+    read a name without a slash), else None."""
+    head, slash, tail = name.partition("/")
+    if not slash:
+        return head
+    if head.upper() == PREFIX_NAMESPACE:
+        return tail
+    return None

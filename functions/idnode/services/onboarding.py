@@ -147,6 +147,10 @@ class OnboardingService:
             authorise(principal, Operation.APPLY)
             profile = parse_profile(profile_input)
             op.enterprise = profile.uscc
+            if any(node.ent_prefix for node in profile.service_nodes):
+                raise InvalidValueError(
+                    "serviceNodes: entPrefix names a prefix, and an applicant has none yet"
+                )
             self._check_industry(profile)
             if self._enterprises.get(profile.uscc) is not None:
                 raise InvalidStateError(
@@ -172,6 +176,12 @@ class OnboardingService:
                     f"change (it is {enterprise_id})"
                 )
             enterprise = self._require_enterprise(enterprise_id)
+            for node in profile.service_nodes:
+                if node.ent_prefix and node.ent_prefix.lower() != enterprise.prefix.lower():
+                    raise InvalidValueError(
+                        f"serviceNodes: entPrefix {node.ent_prefix} is not a prefix of this "
+                        f"enterprise (it holds {enterprise.prefix})"
+                    )
             if enterprise.profile == profile:
                 raise InvalidValueError("the requested profile is the enterprise's current one")
             self._check_industry(profile)

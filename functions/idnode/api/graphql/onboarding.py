@@ -20,6 +20,7 @@ from idnode.api.graphql.errors import (
 )
 from idnode.api.graphql.types import Connection, connection
 from idnode.domain import enterprises as domain
+from idnode.domain import routing
 from idnode.domain.enterprises import (
     ApplicationKind,
     ApplicationStatus,
@@ -37,7 +38,7 @@ strawberry.enum(
     Hosting,
     name="HostingMode",
     description="Who holds the enterprise's identifier records: this node (HOSTED), or the "
-    "enterprise's own node at its service address (SELF_HOSTED).",
+    "enterprise's own node at its service addresses (SELF_HOSTED).",
 )
 
 
@@ -53,6 +54,70 @@ class EnterpriseContact:
     phone: str
 
 
+strawberry.enum(
+    routing.HdlType,
+    name="HdlType",
+    description="How a prefix handle refers to an enterprise node: with its site "
+    "(HS_SITE.PREFIX) or through a service handle of this node (HS_SERV.PREFIX).",
+)
+
+
+@strawberry.type(
+    description="A self-hosted enterprise node's service address, with the fields the national "
+    "system uses (entPrefixConfig)."
+)
+class EnterpriseNode:
+    ent_prefix: str | None = strawberry.field(
+        description="The enterprise prefix it serves; null: every prefix of the enterprise."
+    )
+    hdl_type: routing.HdlType
+    ip: str
+    ip_type: int = strawberry.field(description="4 or 6.")
+    tcp_port: int | None
+    udp_port: int | None
+    http_port: int | None
+
+    @classmethod
+    def of(cls, node: routing.NodeAddress) -> EnterpriseNode:
+        return cls(
+            ent_prefix=node.ent_prefix,
+            hdl_type=node.hdl_type,
+            ip=node.ip,
+            ip_type=node.ip_type,
+            tcp_port=node.tcp_port,
+            udp_port=node.udp_port,
+            http_port=node.http_port,
+        )
+
+
+@strawberry.input(
+    description="A self-hosted enterprise node's service address (at least one port)."
+)
+class EnterpriseNodeInput:
+    ent_prefix: str | None = strawberry.field(
+        default=None,
+        description="One of the enterprise's prefixes; leave out for all of them (applicants "
+        "have none yet).",
+    )
+    hdl_type: routing.HdlType = routing.HdlType.HS_SITE
+    ip: str = strawberry.field(description="The node's IPv4 or IPv6 address.")
+    ip_type: int = strawberry.field(description="4 or 6, matching ip.")
+    tcp_port: int | None = None
+    udp_port: int | None = None
+    http_port: int | None = None
+
+    def to_raw(self) -> dict[str, Any]:
+        return {
+            "entPrefix": self.ent_prefix,
+            "hdlType": self.hdl_type.value,
+            "ip": self.ip,
+            "ipType": self.ip_type,
+            "tcpPort": self.tcp_port,
+            "udpPort": self.udp_port,
+            "httpPort": self.http_port,
+        }
+
+
 @strawberry.type(description="An enterprise's data as submitted for review.")
 class EnterpriseProfile:
     legal_name: str
@@ -66,8 +131,8 @@ class EnterpriseProfile:
     addresses: list[str] = strawberry.field(description="Public IPv4/IPv6 addresses or networks.")
     domains: list[str] = strawberry.field(description="Domain names, in their ASCII form.")
     hosting: Hosting
-    service_address: str | None = strawberry.field(
-        description="The self-hosted enterprise node's address (https URL or host:port)."
+    service_nodes: list[EnterpriseNode] = strawberry.field(
+        description="A self-hosted enterprise's node(s), where its identifiers are resolved."
     )
 
     @classmethod
@@ -83,7 +148,7 @@ class EnterpriseProfile:
             addresses=list(profile.addresses),
             domains=list(profile.domains),
             hosting=profile.hosting,
-            service_address=profile.service_address,
+            service_nodes=[EnterpriseNode.of(n) for n in profile.service_nodes],
         )
 
 
@@ -218,8 +283,9 @@ class EnterpriseProfileInput:
     )
     domains: list[str] = strawberry.field(default_factory=list)
     hosting: Hosting = Hosting.HOSTED
-    service_address: str | None = strawberry.field(
-        default=None, description="Required when SELF_HOSTED: https URL or host:port."
+    service_nodes: list[EnterpriseNodeInput] = strawberry.field(
+        default_factory=list,
+        description="Required when SELF_HOSTED: the enterprise node's service address(es).",
     )
 
     def to_raw(self) -> dict[str, Any]:
@@ -236,7 +302,7 @@ class EnterpriseProfileInput:
             "addresses": list(self.addresses),
             "domains": list(self.domains),
             "hosting": self.hosting.value,
-            "serviceAddress": self.service_address,
+            "serviceNodes": [node.to_raw() for node in self.service_nodes],
         }
 
 

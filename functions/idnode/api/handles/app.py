@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from idnode.api.handles.digital_link import router as digital_link_router
 from idnode.api.handles.responses import (
     ERROR,
+    PREFIX_REFERRAL,
     SUCCESS,
     VALUES_NOT_FOUND,
     error_reply,
@@ -29,12 +30,16 @@ from idnode.domain.errors import (
     InvalidValueError,
     PayloadTooLargeError,
 )
+from idnode.domain.handles import prefix_of_handle
 from idnode.domain.records import MAX_VALUES
-from idnode.domain.values import Value, parse_decimal, parse_values
+from idnode.domain.values import Value, parse_decimal, parse_values, value_to_json
 from idnode.node import current_node
 from idnode.observability import logger, metrics
 from idnode.services.registry import MAX_BATCH, BatchItem, BatchStatus
-from idnode.services.sites import prefix_of_handle
+
+if TYPE_CHECKING:
+    from idnode.services.recursion import Referred
+    from idnode.services.sites import Referral
 
 ROUTE_BASE = "/api/handles"
 # The Handle protocol's HTTP interface: messages in POST bodies, at `<path>/<handle>`.
@@ -112,21 +117,65 @@ def _cache_headers(values: tuple[Value, ...], private: bool) -> dict[str, str]:
 def resolve() -> Response[str]:
     handle = _handle_from_path()
     caller = _caller()
+    node = current_node()
+    types, indexes = _params("type"), _indexes()
     prefix = prefix_of_handle(handle)
-    if prefix is not None:  # a prefix handle: where the prefix is served (HS_SITE)
-        values = current_node().sites.prefix_values(prefix, _params("type"), _indexes())
-        if not values:
-            return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle})
-        return reply(200, record_body(handle, values), _cache_headers(values, private=False))
-    result = current_node().registry.resolve(
-        handle, caller, _params("type"), _indexes(), public_only=_flag("publicOnly")
-    )
+    if prefix is not None:  # a prefix handle: where the prefix is served
+        answer = node.sites.prefix_answer(prefix, types, indexes)
+        if answer.referral is None:
+            if not answer.values:
+                return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle})
+            return reply(
+                200, record_body(handle, answer.values), _cache_headers(answer.values, False)
+            )
+        referral: Referral | None = answer.referral
+    else:
+        referral = node.sites.referral_for(handle)
     metrics.add_metric(name="Resolutions", unit=MetricUnit.Count, value=1)
+    if referral is not None:
+        return _referred(handle, referral, caller, types, indexes)
+    result = node.registry.resolve(handle, caller, types, indexes, public_only=_flag("publicOnly"))
     private = _flag("auth") or caller.authenticated or result.includes_restricted
     headers = _cache_headers(result.values, private)
     if result.filtered and not result.values:
         return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle}, headers)
     return reply(200, record_body(handle, result.values), headers)
+
+
+def _provenance(answer: Referred) -> str:
+    """Where a referred answer came from, for the `X-Idnode-Source` header."""
+    parts = [
+        "referred",
+        f"site={answer.site}",
+        f"cached={'true' if answer.from_cache else 'false'}",
+        f"age={int(answer.age)}",
+    ]
+    if answer.stale:
+        parts.append("stale")
+    return "; ".join(parts)
+
+
+def _referred(
+    handle: str, referral: Referral, caller: Principal, types: list[str], indexes: list[int]
+) -> Response[str]:
+    """A name under a self-hosted prefix: resolved at its enterprise node (the default), or,
+    with `referral=true`, the prefix referral itself as Handle.Net v9 writes it (HTTP 300)."""
+    if _flag("referral"):
+        body = {
+            "responseCode": PREFIX_REFERRAL,
+            "values": [value_to_json(v) for v in referral.values],
+            "handle": handle,
+        }
+        return reply(300, body, {"Cache-Control": "no-store"})
+    fresh = _flag("auth") or caller.authenticated
+    answer = current_node().resolver.resolve(
+        handle, referral.sites, types, indexes, use_cache=not fresh
+    )
+    headers = _cache_headers(answer.values, fresh)
+    headers["X-Idnode-Source"] = _provenance(answer)
+    if (types or indexes) and not answer.values:
+        return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle}, headers)
+    return reply(200, record_body(handle, answer.values), headers)
 
 
 @app.put(f"{ROUTE_BASE}/.+")

@@ -15,6 +15,7 @@ from idnode.domain.values import Value, value_to_json
 SUCCESS = 1
 ERROR = 2
 VALUES_NOT_FOUND = 200
+PREFIX_REFERRAL = 303
 JSON = "application/json"
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idnode.domain.errors import InvalidValueError
-from idnode.domain.values import ADMIN_PERMISSION_BITS, DataFormat, Permissions, Value
+from idnode.domain.values import ADMIN_PERMISSION_BITS, DataFormat, Permissions, Value, ValueData
 
 INT = struct.Struct(">I")
 INT2 = struct.Struct(">H")
@@ -169,20 +169,44 @@ def _opaque_bytes(raw: Mapping[str, Any], where: str) -> bytes:
 # ---- site information ----------------------------------------------------------------------
 
 
-def _address_bytes(text: object, where: str) -> bytes:
+def address_bytes(text: object, where: str) -> bytes:
+    """An address as site information holds it: 16 bytes, IPv4 right-aligned after zeros.
+
+    IPv6 addresses in ::/96 (such as ::1) would read back as IPv4 and are refused."""
     try:
         address = ipaddress.ip_address(str(text))
     except ValueError:
         raise InvalidValueError(
             f"{where}.address: {text!r} is not an IPv4 or IPv6 address"
         ) from None
+    if address.version == 6 and address.packed[:12] == bytes(12):  # noqa: PLR2004
+        raise InvalidValueError(
+            f"{where}.address: {address} cannot be written in site information (it reads as IPv4)"
+        )
     return address.packed.rjust(16, b"\0")
 
 
-def _address_text(raw: bytes) -> str:
+def address_text(raw: bytes) -> str:
+    """An address as Handle.Net v9 writes it: dotted IPv4, or IPv6 with its first longest
+    inner run of zero groups shortened (v9 never shortens a run that ends the address)."""
     if raw[:12] == bytes(12):
         return str(ipaddress.IPv4Address(raw[12:]))
-    return str(ipaddress.IPv6Address(raw))
+    groups = [int.from_bytes(raw[i : i + 2], "big") for i in range(0, 16, 2)]
+    start, length, run_start, run = -1, 0, 0, 0
+    for i, group in enumerate(groups):
+        if group == 0:
+            if run == 0:
+                run_start = i
+            run += 1
+        else:
+            if run > length:
+                start, length = run_start, run
+            run = 0
+    if length < 2:  # noqa: PLR2004 - a single zero group is never shortened
+        return ":".join(f"{g:x}" for g in groups)
+    head = ":".join(f"{g:x}" for g in groups[:start])
+    tail = ":".join(f"{g:x}" for g in groups[start + length :])
+    return f"{head}::{tail}"
 
 
 def _flag(raw: Mapping[str, Any], name: str, where: str) -> bool:
@@ -206,8 +230,8 @@ def _interface_bytes(raw: object, where: str) -> bytes:
         ST_ADMIN if _flag(raw, "admin", where) else 0
     )
     protocol = raw.get("protocol")
-    code = PROTOCOLS.get(protocol) if isinstance(protocol, str) else None
-    if code is None:
+    code = PROTOCOLS.get(protocol) if isinstance(protocol, str) else protocol
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= BYTE_MAX:
         raise InvalidValueError(f"{where}.protocol must be one of {', '.join(PROTOCOLS)}")
     port = _number(raw, "port", where, 65_535)
     return bytes((kind, code)) + INT.pack(port)
@@ -222,7 +246,7 @@ def _server_bytes(raw: object, where: str) -> bytes:
     return b"".join(
         (
             INT.pack(_number(raw, "serverId", where, 2**31 - 1, 1)),
-            _address_bytes(raw.get("address"), where),
+            address_bytes(raw.get("address"), where),
             pack_bytes(key_from_json(raw.get("publicKey"), f"{where}.publicKey")),
             INT.pack(len(interfaces)),
             *(_interface_bytes(i, f"{where}.interfaces[{n}]") for n, i in enumerate(interfaces)),
@@ -302,7 +326,7 @@ def site_from_bytes(data: bytes) -> dict[str, Any]:
     servers = []
     for _ in range(reader.count()):
         server_id = reader.int4()
-        address = _address_text(reader._take(16))
+        address = address_text(reader._take(16))
         key = reader.bytes()
         interfaces = []
         for _ in range(reader.count()):
@@ -392,3 +416,77 @@ def value_to_bytes(value: Value) -> bytes:
         value.index, int(stamp.timestamp()), 0, value.ttl, _permission_bits(value.permissions)
     )
     return fixed + pack_text(value.type) + pack_bytes(value_data_bytes(value)) + INT.pack(0)
+
+
+_SITE_TYPES = frozenset({"HS_SITE", "HS_SITE.6", "HS_SITE.PREFIX", "HS_NA_DELEGATE"})
+TTL_ABSOLUTE = 1
+MAX_REFERENCES = 1024
+
+
+def _data_from_bytes(value_type: str, data: bytes) -> ValueData:
+    """Value data in REST JSON form, as Handle.Net v9 writes it for each type."""
+    try:
+        if value_type in _SITE_TYPES:
+            return ValueData(DataFormat.SITE, site_from_bytes(data))
+        if value_type == "HS_ADMIN":
+            return ValueData(DataFormat.ADMIN, admin_from_bytes(data))
+        if value_type == "HS_VLIST":
+            reader = Reader(data)
+            refs = [
+                {"handle": reader.text(), "index": reader.int4()} for _ in range(reader.count())
+            ]
+            return ValueData(DataFormat.VLIST, refs)
+        if value_type == "HS_PUBKEY":
+            key = key_to_json(data)
+            return ValueData(DataFormat(key["format"]), key["value"])
+    except DecodeError:
+        pass  # not the structure its type names: kept as bytes
+    try:
+        return ValueData(DataFormat.STRING, data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return ValueData(DataFormat.BASE64, base64.b64encode(data).decode("ascii"))
+
+
+def value_from_reader(reader: Reader, now: int) -> Value:
+    """One handle value as another server sent it (an absolute TTL becomes relative)."""
+    index, stamp, ttl_type, ttl, bits = (
+        reader.int4(),
+        reader.int4(),
+        reader.byte(),
+        reader.int4(),
+        reader.byte(),
+    )
+    value_type = reader.text()
+    data = reader.bytes()
+    references = reader.count()
+    if references > MAX_REFERENCES:
+        raise DecodeError(f"a value with {references} references")
+    for _ in range(references):
+        reader.bytes()
+        reader.int4()
+    if ttl_type == TTL_ABSOLUTE:
+        ttl = max(0, ttl - now)
+    permissions = Permissions(
+        admin_read=bool(bits & 0x8),
+        admin_write=bool(bits & 0x4),
+        public_read=bool(bits & 0x2),
+        public_write=bool(bits & 0x1),
+    )
+    return Value(
+        index=index,
+        type=value_type,
+        data=_data_from_bytes(value_type, data),
+        ttl=min(ttl, 2**31 - 1),
+        timestamp=datetime.fromtimestamp(stamp, UTC),
+        permissions=permissions,
+    )
+
+
+def values_from_body(body: bytes, now: int) -> tuple[str, tuple[Value, ...]]:
+    """(handle, values) of a resolution or referral response body."""
+    reader = Reader(body)
+    handle = reader.text()
+    if not reader.remaining:
+        return handle, ()
+    values = tuple(value_from_reader(reader, now) for _ in range(reader.count()))
+    return handle, values

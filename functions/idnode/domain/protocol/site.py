@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from idnode.domain.errors import InvalidValueError
-from idnode.domain.protocol.encoding import PROTOCOLS, key_to_json
+from idnode.domain.protocol.encoding import PROTOCOLS, address_bytes, address_text, key_to_json
 
 SITE_SERIAL = 1
 UNSPECIFIED_ADDRESS = "0.0.0.0"  # noqa: S104 - written into site information, never bound
@@ -45,16 +45,25 @@ def parse_interfaces(spec: str) -> list[tuple[str, str, int, str]]:
             raise InvalidValueError(f"handle interface {raw!r} needs a host and a port")
         if protocol in ("TCP", "UDP") and parts.path not in ("", "/"):
             raise InvalidValueError(f"handle interface {raw!r}: only HTTP interfaces have a path")
+        if _is_address(parts.hostname):
+            address_bytes(parts.hostname, f"handle interface {raw!r}")  # writable, or refused
         found.append((protocol, parts.hostname, port, parts.path.rstrip("/")))
     return found
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _address(host: str) -> tuple[str, bool]:
     """(address as the site writes it, whether host was a name rather than an address)."""
-    try:
-        return str(ipaddress.ip_address(host)), False
-    except ValueError:
+    if not _is_address(host):
         return UNSPECIFIED_ADDRESS, True
+    return address_text(address_bytes(host, f"handle interface {host}")), False
 
 
 def node_site(spec: str, public_key: bytes | None) -> dict[str, Any] | None:

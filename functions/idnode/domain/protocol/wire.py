@@ -144,6 +144,10 @@ class Request:
     def authoritative(self) -> bool:
         return bool(self.flags & FLAG_AUTH)
 
+    @property
+    def recursive(self) -> bool:
+        return bool(self.flags & FLAG_RECU)
+
 
 class ProtocolError(DecodeError):
     """A request that cannot be answered as asked; `envelope` is known if it was readable."""
