@@ -64,6 +64,14 @@ class InvalidStateError(Error):
     pass
 
 
+@strawberry.type(
+    description="A self-hosted enterprise node did not answer in time, answered with "
+    "something unusable, or its referrals went round in a loop."
+)
+class UpstreamFailureError(Error):
+    handle: str | None = None
+
+
 @strawberry.type(description="A limit set in the system parameters would be exceeded.")
 class QuotaExceededError(Error):
     pass
@@ -87,6 +95,11 @@ _MAP: list[tuple[type[domain.IdnodeError], Callable[[domain.IdnodeError], Error]
     (domain.InvalidStateError, lambda e: InvalidStateError(message=e.message)),
     (domain.QuotaExceededError, lambda e: QuotaExceededError(message=e.message)),
     (domain.InvalidHandleError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),
+    (
+        domain.UpstreamUnavailableError,
+        lambda e: UpstreamFailureError(message=e.message, handle=e.handle),
+    ),
+    (domain.UpstreamError, lambda e: UpstreamFailureError(message=e.message, handle=e.handle)),
     (domain.InvalidValueError, lambda e: InvalidInputError(message=e.message, handle=e.handle)),
 ]
 

@@ -15,26 +15,36 @@ from idnode.api.graphql.errors import (
     NotAuthorisedError,
     NotFoundError,
     PrefixNotServedError,
+    UpstreamFailureError,
     typed_errors,
 )
 from idnode.api.graphql.types import (
+    AnswerSource,
     Connection,
     DeletedIdentifier,
     Identifier,
+    Provenance,
     RegisterIdentifierInput,
+    ResolvedIdentifier,
     UpdateIdentifierInput,
     ValueInput,
     Viewer,
     connection,
 )
-from idnode.domain.handles import Handle
+from idnode.domain.handles import Handle, prefix_of_handle
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_values
 
 DEFAULT_PAGE = 50
 
 ResolveResult = Annotated[
-    Identifier | NotFoundError | InvalidInputError | AuthenticationError,
+    Identifier
+    | ResolvedIdentifier
+    | NotFoundError
+    | InvalidInputError
+    | AuthenticationError
+    | PrefixNotServedError
+    | UpstreamFailureError,
     strawberry.union("ResolveResult"),
 ]
 IdentifiersResult = Annotated[
@@ -70,9 +80,14 @@ def values_of(items: list[ValueInput] | None) -> list[Value]:
 
 async def resolve_name(
     info: Info, handle: str, types: list[str] | None, indexes: list[int] | None
-) -> Identifier:
-    """Resolve one name through the request's batched record loader."""
-    registry = info.context.node.registry
+) -> Identifier | ResolvedIdentifier:
+    """Resolve one name through the request's batched record loader; a prefix handle, or a
+    name under a self-hosted prefix, where it is answered."""
+    node = info.context.node
+    elsewhere = _not_stored(info, handle, types or [], indexes or [])
+    if elsewhere is not None:
+        return elsewhere
+    registry = node.registry
     # A malformed name must fail alone, not its whole batch.
     registry.check_resolvable(Handle.parse(handle))
     record = await info.context.records.load(handle)
@@ -81,6 +96,46 @@ async def resolve_name(
     )
     registry.count_resolution(resolution)
     return Identifier.of(resolution.record, resolution.values)
+
+
+def _not_stored(
+    info: Info, handle: str, types: list[str], indexes: list[int]
+) -> ResolvedIdentifier | None:
+    sites = info.context.node.sites
+    prefix = prefix_of_handle(handle)
+    if prefix is not None:
+        answer = sites.prefix_answer(prefix, types, indexes)
+        referral = answer.referral
+        if referral is None:
+            return ResolvedIdentifier(
+                handle=handle,
+                provenance=Provenance(source=AnswerSource.GENERATED),
+                _values=answer.values,
+            )
+    else:
+        referral = sites.referral_for(handle)
+        if referral is None:
+            service = sites.service_handle_values(handle)
+            if service is None:
+                return None
+            return ResolvedIdentifier(
+                handle=handle, provenance=Provenance(source=AnswerSource.GENERATED), _values=service
+            )
+    principal = info.context.principal
+    answer_ = info.context.node.resolver.resolve(
+        handle, referral.sites, types, indexes, use_cache=not principal.authenticated
+    )
+    return ResolvedIdentifier(
+        handle=handle,
+        provenance=Provenance(
+            source=AnswerSource.REFERRED,
+            site=answer_.site,
+            from_cache=answer_.from_cache,
+            age_seconds=int(answer_.age),
+            stale=answer_.stale,
+        ),
+        _values=answer_.values,
+    )
 
 
 @strawberry.type

@@ -1,0 +1,337 @@
+"""A self-hosted enterprise node that is the real Handle.Net 9.2 server.
+
+The node (on moto, behind the local gateway, with its TCP/UDP service) holds an enterprise
+whose prefix 88.100.1234 is self-hosted at a real Handle.Net server on loopback. Unchanged
+clients resolve a handle registered only there through the node: pyhandle over the REST API
+(resolved at the enterprise node), and upstream's HandleResolver by full resolution from the
+node as its root (which refers it to the enterprise node). The node's referral answer is the
+one a Handle.Net v9 server gives in the same position, byte for byte but for the timestamps
+each server stamps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from email.message import Message
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from moto import mock_aws
+from pyhandle.handleclient import PyHandleClient
+
+from idnode.adapters.signing import ensure_key_file
+from idnode.cli.gateway import build_app
+from idnode.cli.handle_server import HandleServer, in_process_answerer
+from idnode.domain.enterprises import Contact, Enterprise, Hosting, Profile
+from idnode.domain.industries import parse_industry
+from idnode.domain.routing import HdlType, NodeAddress
+from idnode.node import Node, use_node
+from tests.contract.test_handle_protocol_peer import _Loop
+from tests.support.handle_peer import peer_tools, resolve, write_site
+from tests.support.identity import TokenIssuer
+from tests.support.node import ENTERPRISE, PREFIX, build_test_node, settings
+
+HANDLE = f"{PREFIX}/DEVICE-1"
+URL = "https://example.com/devices/1"
+ADMIN = f"300%3A{PREFIX}%2FADMIN"
+START_TIMEOUT = 60
+
+
+@dataclass
+class RealServer:
+    directory: Path
+    hdl_port: int
+    http_port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def put(self, handle: str, values: list[dict[str, Any]], admin: str) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(
+            f"https://127.0.0.1:{self.http_port}/api/handles/{handle}",
+            data=json.dumps({"values": values}).encode(),
+            method="PUT",
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Basic " + _basic(admin),
+            },
+        )
+        with urllib.request.urlopen(request, context=context, timeout=10) as reply:  # noqa: S310
+            assert json.load(reply)["responseCode"] == 1
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as reply:  # noqa: S310
+                return reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _basic(admin: str) -> str:
+    import base64  # noqa: PLC0415
+
+    return base64.b64encode(f"{admin}:adminpass".encode()).decode()
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_real_server(directory: Path, prefix: str) -> RealServer:
+    tools = peer_tools()
+    hdl_port, http_port = _free_port(), _free_port()
+    log = (directory.parent / f"{directory.name}.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - the peer's own script
+        [
+            str(tools / "run-server"),
+            "--hdl-port",
+            str(hdl_port),
+            "--http-port",
+            str(http_port),
+            str(directory),
+            prefix,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = RealServer(directory, hdl_port, http_port, process)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (directory.parent / f"{directory.name}.log").read_text()
+        try:
+            if server.get("/api/site")[0] == 200:  # noqa: PLR2004
+                return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise AssertionError(f"the Handle.Net server in {directory} did not start")
+
+
+@dataclass
+class World:
+    node: Node
+    base_url: str
+    site_file: Path
+    enterprise_node: RealServer
+    v9_root: RealServer
+
+
+def _self_hosted(node: Node, server: RealServer) -> None:
+    at = datetime.now(UTC)
+    nodes = (
+        NodeAddress(
+            HdlType.HS_SITE,
+            "127.0.0.1",
+            4,
+            tcp_port=server.hdl_port,
+            udp_port=server.hdl_port,
+            http_port=server.http_port,
+        ),
+    )
+    profile = Profile(
+        legal_name="Acme Pumps Ltd",
+        uscc=ENTERPRISE,
+        industry=parse_industry("C3411"),
+        contact=Contact("Li Lei", "li@example.com", "+86 591 1234 5678"),
+        domains=("example.com",),
+        hosting=Hosting.SELF_HOSTED,
+        service_nodes=nodes,
+    )
+    node.enterprises.create(Enterprise(ENTERPRISE, profile, PREFIX, at, at))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    peer_tools()
+    workdir = tmp_path_factory.mktemp("enterprise")
+    enterprise_node = start_real_server(workdir / "enterprise", PREFIX)
+    v9_root = start_real_server(workdir / "v9-root", "88.100")
+    loop = _Loop()
+    hdl = HandleServer(in_process_answerer())
+    loop.run(hdl.start(["127.0.0.1"], 0, 0))
+    gateway = uvicorn.Server(
+        uvicorn.Config(build_app(), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=gateway.run, daemon=True)
+    try:
+        enterprise_node.put(
+            HANDLE,
+            [{"index": 1, "type": "URL", "data": {"format": "string", "value": URL}}],
+            ADMIN,
+        )
+        with mock_aws():
+            thread.start()
+            deadline = time.monotonic() + 10
+            while not gateway.started:
+                assert time.monotonic() < deadline, "the gateway did not start"
+                time.sleep(0.05)
+            http_port = gateway.servers[0].sockets[0].getsockname()[1]
+            tcp, udp = hdl.tcp_addresses[0][1], hdl.udp_addresses[0][1]
+            interfaces = (
+                f"tcp://127.0.0.1:{tcp},udp://127.0.0.1:{udp},http://127.0.0.1:{http_port}/hdl"
+            )
+            key = ensure_key_file(workdir / "handle-key.pem")
+            node = build_test_node(
+                TokenIssuer(),
+                replace(settings(), handle_interfaces=interfaces, handle_key_file=str(key)),
+            )
+            _self_hosted(node, enterprise_node)
+            use_node(node)
+            assert node.sites.site is not None
+            site_file = write_site(workdir / "siteinfo.json", node.sites.site)
+            yield World(node, f"http://127.0.0.1:{http_port}", site_file, enterprise_node, v9_root)
+            use_node(None)
+            gateway.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        loop.run(hdl.close())
+        loop.stop()
+        enterprise_node.stop()
+        v9_root.stop()
+
+
+def _get(world: World, path: str) -> tuple[int, dict[str, Any], Message]:
+    """Status, JSON body and headers (looked up case-insensitively) of a GET."""
+    try:
+        with urllib.request.urlopen(world.base_url + path, timeout=20) as reply:  # noqa: S310
+            return reply.status, json.load(reply), reply.headers
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error), error.headers
+
+
+def test_pyhandle_resolves_a_handle_of_the_self_hosted_node(world: World) -> None:
+    reader = PyHandleClient("rest").instantiate_for_read_access(handle_server_url=world.base_url)
+    assert reader.get_value_from_handle(HANDLE, "URL") == URL
+    assert reader.retrieve_handle_record_json(f"{PREFIX}/NOT-THERE") is None
+
+
+def test_the_rest_answer_says_where_it_came_from_and_is_cached(world: World) -> None:
+    status, body, headers = _get(world, f"/api/handles/{PREFIX}/DEVICE-1")
+    assert (status, body["responseCode"], body["values"][0]["data"]["value"]) == (200, 1, URL)
+    again = _get(world, f"/api/handles/{PREFIX}/DEVICE-1")[2]["X-Idnode-Source"]
+    assert re.fullmatch(r"referred; site=127\.0\.0\.1:\d+/UDP; cached=true; age=\d+", again)
+    fresh = _get(world, f"/api/handles/{PREFIX}/DEVICE-1?auth=true")[2]["X-Idnode-Source"]
+    assert "cached=false" in fresh  # auth=true never comes from the cache
+
+
+def test_the_prefix_handle_names_the_enterprise_node(world: World) -> None:
+    for name in (f"0.NA/{PREFIX}", PREFIX):
+        status, body, _ = _get(world, f"/api/handles/{name}")
+        assert status == 200, body
+        assert [v["type"] for v in body["values"]] == ["HS_SITE", "HS_SITE.PREFIX"]
+        site = body["values"][0]["data"]["value"]
+        interfaces = site["servers"][0]["interfaces"]
+        assert {(i["protocol"], i["port"]) for i in interfaces} == {
+            ("TCP", world.enterprise_node.hdl_port),
+            ("UDP", world.enterprise_node.hdl_port),
+            ("HTTP", world.enterprise_node.http_port),
+        }
+
+
+def test_real_client_resolves_through_the_node_to_the_enterprise_node(world: World) -> None:
+    """Full resolution with the node as root: 0.NA/88.100.1234 (certified, signed by the
+    node) names the enterprise node's site, which the client then asks itself."""
+    done = resolve("--root-site", str(world.site_file), "--trace", HANDLE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"index=1 type=URL ttl=86400 data={URL}" in done.stdout
+    assert str(world.enterprise_node.hdl_port) in done.stderr  # it went there itself
+
+
+def _without_timestamps(raw: bytes) -> str:
+    return re.sub(rb'"timestamp":"[^"]+"', b'"timestamp":"-"', raw).decode()
+
+
+def test_a_referral_is_what_handle_net_v9_answers(world: World) -> None:
+    """A v9 server homing 88.100 whose 0.NA/88.100.1234 holds the node's values refers a
+    derived prefix (0.NA/88.100.1234.5) with HTTP 300; the node answers the same."""
+    ours = urllib.request.urlopen(  # noqa: S310
+        urllib.request.Request(world.base_url + f"/api/handles/0.NA/{PREFIX}"), timeout=10
+    )
+    values = json.load(ours)["values"]
+    world.v9_root.put(
+        f"0.NA/{PREFIX}",
+        [{k: v for k, v in value.items() if k != "timestamp"} for value in values],
+        "300%3A88.100%2FADMIN",
+    )
+    derived = f"/api/handles/0.NA/{PREFIX}.5"
+    v9_status, v9_body = world.v9_root.get(derived)
+    try:
+        urllib.request.urlopen(world.base_url + derived + "?referral=true", timeout=10)  # noqa: S310
+        raise AssertionError("a referral is answered with HTTP 300")
+    except urllib.error.HTTPError as error:
+        our_status, our_body = error.code, error.read()
+    assert (our_status, v9_status) == (300, 300)
+    assert _without_timestamps(our_body) == _without_timestamps(v9_body)
+
+
+def test_a_name_under_the_self_hosted_prefix_is_referred_on_request(world: World) -> None:
+    status, body, _ = _get(world, f"/api/handles/{HANDLE}?referral=true")
+    assert (status, body["responseCode"], body["handle"]) == (300, 303, HANDLE)
+    assert list(body) == ["responseCode", "values", "handle"]
+    assert [v["type"] for v in body["values"]] == ["HS_SITE"]
+
+
+def test_graphql_says_the_answer_was_referred(world: World) -> None:
+    query = {
+        "query": "query($h: String!) { resolve(handle: $h) { __typename "
+        "... on ResolvedIdentifier { handle values { type } provenance "
+        "{ source site fromCache ageSeconds stale } } } }",
+        "variables": {"h": HANDLE},
+    }
+    request = urllib.request.Request(
+        world.base_url + "/graphql",
+        data=json.dumps(query).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as reply:  # noqa: S310
+        answer = json.load(reply)["data"]["resolve"]
+    assert answer["__typename"] == "ResolvedIdentifier", answer
+    assert answer["values"] == [{"type": "URL"}]
+    provenance = answer["provenance"]
+    assert provenance["source"] == "REFERRED"
+    assert provenance["site"].startswith("127.0.0.1:")
+    assert provenance["stale"] is False
+
+
+def test_an_unreachable_enterprise_node_is_a_clear_bounded_error(world: World) -> None:
+    """A handle never resolved before, while the enterprise node is stopped: a typed error
+    within the client's deadline, and no 5xx without an explanation."""
+    world.enterprise_node.stop()
+    started = time.monotonic()
+    status, body, _ = _get(world, f"/api/handles/{PREFIX}/NEVER-ASKED")
+    assert time.monotonic() - started < 10  # noqa: PLR2004
+    assert status == 504, body
+    assert "no enterprise node answered" in body["message"]
+    # What was asked before is still answered, from the cache.
+    status, body, _ = _get(world, f"/api/handles/{HANDLE}")
+    assert (status, body["values"][0]["data"]["value"]) == (200, URL)
