@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 import idnode.cli
-from idnode.cli import cdk, emulator, localcloud, main
+from idnode.cli import cdk, emulator, localcloud, localprotocol, main
 from idnode.cli.localcloud import Endpoint, EndpointSource, LocalCloudState
 from idnode.cli.workspace import ToolError, Workspace, host_environment, run_logged
 from idnode.settings import TABLES, table_output
@@ -633,8 +633,11 @@ def fake_cloud(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[st
         running.append(True)
         return _FakeProcess()
 
-    def deploy(ws: Workspace, _env: object, endpoint_url: str, _echo: object) -> None:
+    def deploy(
+        ws: Workspace, _env: object, endpoint_url: str, _echo: object, context: dict[str, str]
+    ) -> None:
         calls["steps"].append(f"deploy {endpoint_url}")
+        calls["context"] = sorted(context)
         ws.outputs_file.parent.mkdir(parents=True, exist_ok=True)
         ws.outputs_file.write_text(json.dumps({"idnode": OUTPUTS}))
 
@@ -662,6 +665,9 @@ def fake_cloud(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[st
     monkeypatch.setattr(
         localcloud, "warm_device_events", lambda _outputs, _url: calls["steps"].append("warm")
     )
+    monkeypatch.setattr(
+        localprotocol, "start", lambda *_args: calls["steps"].append("handle-server") or 4242
+    )
     return calls
 
 
@@ -670,7 +676,15 @@ def test_bring_up_starts_deploys_seeds_and_publishes(
 ) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     cloud = localcloud.bring_up(workspace, localcloud.Progress(io.StringIO()), env={})
-    assert fake_cloud["steps"] == ["start", "bootstrap", "deploy http://127.0.0.1:4566", "warm"]
+    assert fake_cloud["steps"] == [
+        "start",
+        "bootstrap",
+        "deploy http://127.0.0.1:4566",
+        "warm",
+        "handle-server",
+    ]
+    # The Handle protocol's interfaces and key reach the functions' settings.
+    assert fake_cloud["context"] == ["handleInterfaces", "handleKeyFile"]
     assert cloud.started
     assert localcloud.read_state(workspace) == cloud.state
     assert cloud.state.emulator_pid == _FakeProcess.pid
@@ -678,6 +692,9 @@ def test_bring_up_starts_deploys_seeds_and_publishes(
     base = "http://127.0.0.1:4566/_aws/execute-api/abc123/$default"
     # The seed ran against the emulator, with reachable URLs, and only for its own duration.
     assert published["demo"] == {"endpoint": "http://127.0.0.1:4566", "graphql": f"{base}/graphql"}
+    assert published["handleProtocol"]["apiHttp"] == f"{base}/hdl"
+    site = json.loads(Path(published["handleProtocol"]["siteInfo"]).read_text())
+    assert site["servers"][0]["publicKey"]["format"] == "key"  # the node's own key
     assert "AWS_ENDPOINT_URL" not in os.environ
     assert localcloud.stop_started(workspace, cloud)
     assert fake_cloud["stopped"] == [str(_FakeProcess.pid)]

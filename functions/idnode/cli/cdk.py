@@ -148,8 +148,11 @@ def bootstrap_command(workspace: Workspace) -> list[str]:
     ]
 
 
-def local_deploy_command(workspace: Workspace, stack: str = STACK_NAME) -> list[str]:
+def local_deploy_command(
+    workspace: Workspace, stack: str = STACK_NAME, context: Mapping[str, str] | None = None
+) -> list[str]:
     """Deploy the real CDK app into the local cloud, writing its outputs to a file."""
+    extra = [part for key, value in (context or {}).items() for part in ("-c", f"{key}={value}")]
     return [
         str(cli_path(workspace, "cdklocal")),
         "deploy",
@@ -165,6 +168,7 @@ def local_deploy_command(workspace: Workspace, stack: str = STACK_NAME) -> list[
         app_command(),
         "-c",
         "local=true",
+        *extra,
         "--no-notices",
     ]
 
@@ -216,12 +220,16 @@ def bootstrap_local(
 
 
 def deploy_local(
-    workspace: Workspace, env: Mapping[str, str], endpoint_url: str, echo: TextIO | None
+    workspace: Workspace,
+    env: Mapping[str, str],
+    endpoint_url: str,
+    echo: TextIO | None,
+    context: Mapping[str, str] | None = None,
 ) -> None:
-    """`cdklocal deploy` of the real app with `-c local=true`."""
+    """`cdklocal deploy` of the real app with `-c local=true` (and `context`)."""
     workspace.state_dir.mkdir(parents=True, exist_ok=True)
     run_logged(
-        local_deploy_command(workspace),
+        local_deploy_command(workspace, context=context),
         cwd=workspace.cdk_dir,
         env=local_environment(workspace, env, endpoint_url),
         log_path=workspace.log_path("cdk-deploy"),

@@ -1,7 +1,8 @@
 """`idnode handle-server`: the Handle protocol over TCP and UDP (RFC 3652, port 2641).
 
-A long-running service for resolvers that speak the native protocol. Each message is
-answered by the same edge the Lambda function's HTTP interface uses
+A long-running service for resolvers that speak the native protocol (and, with
+`--http-port`, its HTTP interface too: messages in POST bodies, as on the API's `/hdl`).
+Each message is answered by the same edge the Lambda function's HTTP interface uses
 (`idnode.api.handle_protocol`), either in this process against the node's tables (the
 environment names them, as for a function) or, with `--relay URL`, by posting the message to
 a deployed HTTP interface (`.../hdl`), so that the service needs no access of its own.
@@ -143,6 +144,7 @@ class HandleServer:
         self._transports: list[asyncio.DatagramTransport] = []
         self.tcp_addresses: list[tuple[str, int]] = []
         self.udp_addresses: list[tuple[str, int]] = []
+        self.http_addresses: list[tuple[str, int]] = []
 
     async def answer(self, message: bytes) -> bytes | None:
         loop = asyncio.get_running_loop()
@@ -166,9 +168,49 @@ class HandleServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def start(self, hosts: list[str], tcp_port: int, udp_port: int) -> None:
+    async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The protocol's HTTP interface: a message in a POST body, its answer in the reply."""
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method = request_line.split(" ", 1)[0]
+            headers = dict(
+                (name.strip().lower(), value.strip())
+                for name, _, value in (line.partition(":") for line in header_lines if line)
+            )
+            length = int(headers.get("content-length", "0") or "0")
+            if method != "POST" or not 0 < length <= MAX_MESSAGE + ENVELOPE_SIZE:
+                writer.write(_http_reply(405 if method != "POST" else 400, b"", "text/plain"))
+                return
+            body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT)
+            reply = await self.answer(body)
+            if reply is None:
+                writer.write(_http_reply(400, b"not a Handle protocol message", "text/plain"))
+            else:
+                writer.write(_http_reply(200, reply, "application/x-hdl-message"))
+            await writer.drain()
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+            ValueError,
+        ):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def start(
+        self, hosts: list[str], tcp_port: int, udp_port: int, http_port: int | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         for host in hosts:
+            if http_port is not None:
+                web = await asyncio.start_server(self._http, host, http_port)
+                self._servers.append(web)
+                self.http_addresses += [s.getsockname()[:2] for s in web.sockets]
             server = await asyncio.start_server(self._tcp, host, tcp_port)
             self._servers.append(server)
             self.tcp_addresses += [s.getsockname()[:2] for s in server.sockets]
@@ -187,17 +229,30 @@ class HandleServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def serve(hosts: list[str], tcp_port: int, udp_port: int, relay: str | None) -> int:
+def _http_reply(status: int, body: bytes, content_type: str) -> bytes:
+    reason = {200: "OK", 400: "Bad Request", 405: "Method Not Allowed"}[status]
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+def serve(
+    hosts: list[str], tcp_port: int, udp_port: int, relay: str | None, http_port: int | None = None
+) -> int:
     """Run until interrupted; prints where it listens."""
     answerer = relay_answerer(relay) if relay else in_process_answerer()
 
     async def main() -> None:
         server = HandleServer(answerer)
-        await server.start(hosts, tcp_port, udp_port)
+        await server.start(hosts, tcp_port, udp_port, http_port)
         for host, port in server.tcp_addresses:
             print(f"  Handle protocol TCP  {host}:{port}")
         for host, port in server.udp_addresses:
             print(f"  Handle protocol UDP  {host}:{port}")
+        for host, port in server.http_addresses:
+            print(f"  Handle protocol HTTP http://{host}:{port}/hdl")
         print(f"  answered {'by ' + relay if relay else 'in process'}; Ctrl-C stops", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from idnode import settings
-from idnode.cli import cdk, emulator
+from idnode.cli import cdk, emulator, localprotocol
 from idnode.cli.workspace import Workspace
 
 REQUIRED_OUTPUTS = (
@@ -348,6 +348,8 @@ def _deploy(
     env: Mapping[str, str],
     endpoint_url: str,
     echo: TextIO | None,
+    *,
+    context: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     with progress.step("checking the CDK CLI in infra/cdk/node_modules"):
         installed = cdk.ensure_cli(workspace, env)
@@ -358,7 +360,7 @@ def _deploy(
         with progress.step(f"cdklocal bootstrap aws://{cdk.LOCAL_ACCOUNT}/{cdk.LOCAL_REGION}"):
             cdk.bootstrap_local(workspace, env, endpoint_url, echo)
     with progress.step(f"cdklocal deploy {cdk.STACK_NAME} (-c local=true)"):
-        cdk.deploy_local(workspace, env, endpoint_url, echo)
+        cdk.deploy_local(workspace, env, endpoint_url, echo, context)
     outputs = cdk.read_outputs(workspace.outputs_file)
     with environment_overrides(product_environment(outputs, endpoint_url)):
         if cdk.restore_cors(workspace.local_assembly_dir, outputs["HttpApiId"], endpoint_url):
@@ -413,15 +415,28 @@ def bring_up(
     endpoint, state, process = _find_or_start(workspace, progress, env)
     try:
         write_state(workspace, state)
-        raw_outputs = _deploy(workspace, progress, env, endpoint.url, echo)
+        localprotocol.stop(workspace)  # its ports are chosen afresh
+        protocol = localprotocol.plan(workspace)
+        raw_outputs = _deploy(
+            workspace, progress, env, endpoint.url, echo, context=protocol.context()
+        )
         outputs = reachable_outputs(raw_outputs, endpoint.url)
         with progress.step("seeding the demo node"):
             demo = _seed(outputs, endpoint.url)
         with progress.step(f"starting {WARM_WORKERS} workers of the device-events function"):
             warm_device_events(outputs, endpoint.url)
+        with progress.step(
+            f"starting the Handle protocol service (TCP/UDP {protocol.tcp_port}, "
+            f"HTTP {protocol.http_port})"
+        ):
+            localprotocol.start(workspace, protocol, product_environment(outputs, endpoint.url))
         endpoints = endpoints_document(outputs, endpoint.url, demo)
+        endpoints["handleProtocol"] = localprotocol.publish(
+            workspace, protocol, outputs["HandleApiUrl"]
+        )
         _write_json(workspace.endpoints_file, endpoints)
     except BaseException:
+        localprotocol.stop(workspace)
         if process is not None:
             progress(f"stopping ministack pid {process.pid}, which this command started")
             emulator.stop(process.pid)
@@ -431,7 +446,9 @@ def bring_up(
 
 
 def stop_started(workspace: Workspace, cloud: LocalCloud) -> bool:
-    """Stop the emulator if `cloud` was started by the caller's `bring_up`; True if stopped."""
+    """Stop the emulator if `cloud` was started by the caller's `bring_up`; True if stopped.
+    The Handle protocol service is stopped either way."""
+    localprotocol.stop(workspace)
     if cloud.process is None:
         return False
     stopped = emulator.stop(cloud.process.pid)
@@ -472,6 +489,13 @@ def describe(endpoints: Mapping[str, Any], state: LocalCloudState | None) -> str
         ),
         f"  Node prefix      {endpoints.get('nodePrefix')}",
     ]
+    protocol = endpoints.get("handleProtocol") or {}
+    if protocol:
+        lines += [
+            f"  Handle protocol  TCP {protocol.get('tcp')}, UDP {protocol.get('udp')}, "
+            f"HTTP {protocol.get('http')} (and {protocol.get('apiHttp')})",
+            f"  Site info        {protocol.get('siteInfo')}",
+        ]
     demo = endpoints.get("demo") or {}
     if demo:
         lines.append("  Demo node")
@@ -544,12 +568,16 @@ def up(detach: bool, verbose: bool = False, out: TextIO = sys.stdout) -> int:
             stop_started(workspace, cloud)
         elif not cloud.started and cloud.state.emulator_pid is not None:
             out.write("The emulator started by an earlier `idnode up --detach` keeps running.\n")
+        if localprotocol.stop(workspace):
+            progress("stopped the Handle protocol service")
         return code
 
 
 def down(out: TextIO = sys.stdout) -> int:
     """`idnode down`: stop what `idnode up` started; leave anything else alone. Idempotent."""
     workspace = Workspace.locate()
+    if localprotocol.stop(workspace):
+        out.write("Stopped the Handle protocol service.\n")
     state = read_state(workspace)
     if state is None:
         out.write("Nothing to stop: `idnode up` has not started anything.\n")

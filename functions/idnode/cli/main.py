@@ -49,7 +49,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _handle_server(args: argparse.Namespace) -> int:
     from idnode.cli import handle_server  # noqa: PLC0415
 
-    return handle_server.serve(args.host or ["127.0.0.1"], args.tcp_port, args.udp_port, args.relay)
+    return handle_server.serve(
+        args.host or ["127.0.0.1"], args.tcp_port, args.udp_port, args.relay, args.http_port
+    )
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -112,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hdl.add_argument("--tcp-port", type=int, default=2641, help="TCP port (default 2641)")
     hdl.add_argument("--udp-port", type=int, default=2641, help="UDP port (default 2641)")
+    hdl.add_argument(
+        "--http-port", type=int, default=None, help="also serve the HTTP interface on this port"
+    )
     hdl.add_argument(
         "--relay",
         default=None,

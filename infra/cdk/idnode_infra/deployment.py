@@ -47,12 +47,16 @@ class Deployment:
     # docs/handle-protocol.md), and the Secrets Manager secret (name) holding its signing key.
     handle_interfaces: str = ""
     handle_key_secret: str = ""
+    # The local cloud only: the key as a file on this machine (its functions run here).
+    handle_key_file: str = ""
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.node_prefix):
             raise DeploymentError(f"nodePrefix is not a dotted prefix: {self.node_prefix!r}")
         if not _STACK_NAME_RE.match(self.stack_name):
             raise DeploymentError(f"stackName is not a valid stack name: {self.stack_name!r}")
+        if self.handle_key_file and not self.local:
+            raise DeploymentError("handleKeyFile is for the local cloud: on AWS use handleKeySecret")
         try:
             parse_interfaces(self.handle_interfaces)
         except InvalidValueError as exc:
@@ -71,6 +75,7 @@ class Deployment:
             local=local,
             handle_interfaces=str(node.try_get_context("handleInterfaces") or ""),
             handle_key_secret=str(node.try_get_context("handleKeySecret") or ""),
+            handle_key_file=str(node.try_get_context("handleKeyFile") or ""),
             account=None if local else env.get("CDK_DEFAULT_ACCOUNT") or None,
             region=None if local else env.get("CDK_DEFAULT_REGION") or None,
         )

@@ -117,6 +117,7 @@ class IdnodeStack(Stack):
                 settings.DEAD_LETTER_QUEUE_URL: devices.dead_letters.queue_url,
                 settings.HANDLE_INTERFACES: deployment.handle_interfaces,
                 settings.HANDLE_KEY_SECRET: deployment.handle_key_secret,
+                settings.HANDLE_KEY_FILE: deployment.handle_key_file,
             },
         )
         graphql_function = functions.add(
