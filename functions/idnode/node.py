@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from idnode.services.codes import CodeService
     from idnode.services.devices import DeviceService
     from idnode.services.digital_links import DigitalLinkService
+    from idnode.services.health import HealthService
     from idnode.services.onboarding import OnboardingService
     from idnode.services.people import PeopleService
     from idnode.services.recursion import RecursiveResolver
@@ -207,6 +208,17 @@ class Node:
             return tuple(n for n in enterprise.profile.service_nodes if n.applies_to(prefix))
 
         return self._routes.get_or_load(prefix.lower(), load)
+
+    @cached_property
+    def health(self) -> HealthService:
+        """The health of self-hosted enterprise nodes, probed on a schedule."""
+        from idnode.adapters.handle_client import HandleClient
+        from idnode.services.health import HealthService
+        from idnode.store.health import HealthRepository
+
+        return HealthService(
+            self.enterprises, HealthRepository(self.tables.health), HandleClient().query
+        )
 
     @cached_property
     def resolver(self) -> RecursiveResolver:

@@ -31,6 +31,7 @@ COMMANDS_TABLE = "IDNODE_COMMANDS_TABLE"
 TEMPLATES_TABLE = "IDNODE_TEMPLATES_TABLE"
 KEYS_TABLE = "IDNODE_KEYS_TABLE"
 CODES_TABLE = "IDNODE_CODES_TABLE"
+HEALTH_TABLE = "IDNODE_HEALTH_TABLE"
 REQUIRE_MFA = "IDNODE_REQUIRE_MFA"
 METER_FLUSH_SECONDS = "IDNODE_METER_FLUSH_SECONDS"
 
@@ -53,6 +54,7 @@ TABLES: dict[str, str] = {
     "templates_table": TEMPLATES_TABLE,
     "keys_table": KEYS_TABLE,
     "codes_table": CODES_TABLE,
+    "health_table": HEALTH_TABLE,
 }
 NODE_PREFIX = "IDNODE_NODE_PREFIX"
 USER_POOL_ID = "IDNODE_USER_POOL_ID"
@@ -105,6 +107,7 @@ class Settings:
     templates_table: str
     keys_table: str
     codes_table: str
+    health_table: str
     node_prefix: str
     user_pool_id: str = ""
     user_pool_client_id: str = ""

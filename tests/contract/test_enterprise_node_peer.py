@@ -144,6 +144,7 @@ class World:
     site_file: Path
     enterprise_node: RealServer
     v9_root: RealServer
+    issuer: TokenIssuer
 
 
 def _self_hosted(node: Node, server: RealServer) -> None:
@@ -201,15 +202,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 f"tcp://127.0.0.1:{tcp},udp://127.0.0.1:{udp},http://127.0.0.1:{http_port}/hdl"
             )
             key = ensure_key_file(workdir / "handle-key.pem")
+            issuer = TokenIssuer()
             node = build_test_node(
-                TokenIssuer(),
+                issuer,
                 replace(settings(), handle_interfaces=interfaces, handle_key_file=str(key)),
             )
             _self_hosted(node, enterprise_node)
             use_node(node)
             assert node.sites.site is not None
             site_file = write_site(workdir / "siteinfo.json", node.sites.site)
-            yield World(node, f"http://127.0.0.1:{http_port}", site_file, enterprise_node, v9_root)
+            yield World(
+                node, f"http://127.0.0.1:{http_port}", site_file, enterprise_node, v9_root, issuer
+            )
             use_node(None)
             gateway.should_exit = True
             thread.join(timeout=10)
@@ -323,6 +327,7 @@ def test_graphql_says_the_answer_was_referred(world: World) -> None:
 def test_an_unreachable_enterprise_node_is_a_clear_bounded_error(world: World) -> None:
     """A handle never resolved before, while the enterprise node is stopped: a typed error
     within the client's deadline, and no 5xx without an explanation."""
+    assert (world.node.health.probe_all().up, world.node.health.probe_all().down) == (1, 0)
     world.enterprise_node.stop()
     started = time.monotonic()
     status, body, _ = _get(world, f"/api/handles/{PREFIX}/NEVER-ASKED")
@@ -332,3 +337,30 @@ def test_an_unreachable_enterprise_node_is_a_clear_bounded_error(world: World) -
     # What was asked before is still answered, from the cache.
     status, body, _ = _get(world, f"/api/handles/{HANDLE}")
     assert (status, body["values"][0]["data"]["value"]) == (200, URL)
+
+
+def test_the_stopped_enterprise_node_is_seen_down_with_its_outage(world: World) -> None:
+    """After the previous test stopped it: two failed probes make an outage."""
+    world.node.health.probe_all()
+    run = world.node.health.probe_all()
+    assert (run.up, run.down) == (0, 1)
+    query = {
+        "query": "{ enterpriseNodeHealth { __typename ... on EnterpriseNodeHealthConnection "
+        "{ edges { node { prefix state checks availability rttMs lastFailure "
+        "events { kind reason } } } } } }"
+    }
+    token = world.issuer.id_token("pat", ["platform-admin"])
+    request = urllib.request.Request(  # noqa: S310 - loopback http
+        world.base_url + "/graphql",
+        data=json.dumps(query).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as reply:  # noqa: S310
+        answer = json.load(reply)["data"]["enterpriseNodeHealth"]
+    (edge,) = answer["edges"]
+    health = edge["node"]
+    assert (health["prefix"], health["state"]) == (PREFIX, "DOWN")
+    assert health["checks"] >= 4
+    assert 0 < health["availability"] < 1
+    assert "no enterprise node answered" in health["lastFailure"]
+    assert [e["kind"] for e in health["events"]] == ["OUTAGE"]

@@ -77,6 +77,7 @@ HANDLERS = {
     "graphql": "idnode.handlers.graphql.handler",
     "handles": "idnode.handlers.handles.handler",
     "device_events": "idnode.handlers.device_events.handler",
+    "health": "idnode.handlers.health.handler",
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
@@ -258,8 +259,10 @@ def test_graphql_function_writes_the_business_data_and_only_appends_to_the_log(
     grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["graphql"]))
     assert grants.keys() == {_table_id(aws, attribute) for attribute in settings.TABLES}
     for attribute in settings.TABLES:
-        if attribute not in ("operations_table", "telemetry_table"):
+        if attribute not in ("operations_table", "telemetry_table", "health_table"):
             assert grants[_table_id(aws, attribute)] >= WRITE_ACTIONS, attribute
+    # Enterprise nodes' health is written by the prober only.
+    assert not WRITE_ACTIONS & grants[_table_id(aws, "health_table")]
     # Telemetry is written by the device-events function only.
     telemetry = grants[_table_id(aws, "telemetry_table")]
     assert "dynamodb:Query" in telemetry
@@ -301,6 +304,21 @@ def test_handles_function_writes_identifiers_counts_and_appends_to_the_log_only(
         assert not WRITE_ACTIONS & grants[table[attribute]], attribute
     assert grants[table["statistics_table"]] == {"dynamodb:UpdateItem"}
     assert grants[table["operations_table"]] == {"dynamodb:PutItem"}
+
+
+def test_the_prober_reads_enterprises_writes_health_and_runs_every_minute(
+    aws: Synthesised,
+) -> None:
+    grants = _dynamodb_grants(aws, _function_id(aws, HANDLERS["health"]))
+    enterprises, health = _table_id(aws, "enterprises_table"), _table_id(aws, "health_table")
+    assert grants.keys() == {enterprises, health}
+    assert not WRITE_ACTIONS & grants[enterprises]
+    assert grants[health] >= WRITE_ACTIONS
+    (rule,) = _of_type(aws, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    assert rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0] == _function_id(
+        aws, HANDLERS["health"]
+    )
 
 
 def test_only_the_handles_function_reads_the_handle_signing_key(aws: Synthesised) -> None:
@@ -408,7 +426,9 @@ def test_api_gateway_may_invoke_each_function_for_its_routes_only(aws: Synthesis
     permissions = {
         logical_id: permission
         for logical_id, permission in _of_type(aws, "AWS::Lambda::Permission").items()
-        if permission["Properties"]["Principal"] != "iot.amazonaws.com"  # topic rules
+        # topic rules, and the prober's schedule
+        if permission["Properties"]["Principal"]
+        not in ("iot.amazonaws.com", "events.amazonaws.com")
     }
     # Permissions name their route's path, for any stage and method: only the routed paths.
     sources = []

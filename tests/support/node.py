@@ -48,6 +48,7 @@ def settings(**overrides: object) -> Settings:
         templates_table="idnode-templates",
         keys_table="idnode-keys",
         codes_table="idnode-codes",
+        health_table="idnode-health",
         device_policy="idnode-device",
         dead_letter_queue_url="",
         meter_flush_seconds=0.0,

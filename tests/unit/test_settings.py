@@ -104,6 +104,7 @@ def test_the_minimal_environment_and_its_defaults() -> None:
         templates_table="templates",
         keys_table="keys",
         codes_table="codes",
+        health_table="health",
         node_prefix="88.100",
         user_pool_id="",
         user_pool_client_id="",

@@ -24,6 +24,7 @@ from idnode.domain.protocol.encoding import DecodeError, Reader, values_from_bod
 from idnode.domain.protocol.wire import (
     ENVELOPE_SIZE,
     FLAG_PUBL,
+    HEADER_SIZE,
     MAX_MESSAGE,
     RC_PREFIX_REFERRAL,
     RC_SUCCESS,
@@ -180,6 +181,8 @@ def _family(address: str) -> socket.AddressFamily:
 
 
 def _udp(address: str, port: int, message: bytes, timeout: float) -> bytes:
+    """Send the request; gather the packets of the answer to it (others are ignored)."""
+    request_id = Envelope.decode(message).request_id
     with socket.socket(_family(address), socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.sendto(message, (address, port))
@@ -195,6 +198,10 @@ def _udp(address: str, port: int, message: bytes, timeout: float) -> bytes:
             if len(packet) < ENVELOPE_SIZE:
                 continue
             envelope = Envelope.decode(packet)
+            if not _plausible(envelope, len(packet)):
+                raise _NoAnswerError("not a Handle message")
+            if envelope.request_id != request_id:
+                continue  # a stray answer to another request
             if first:
                 head, length, first = packet[:ENVELOPE_SIZE], envelope.length, False
                 if length > MAX_MESSAGE:
@@ -202,6 +209,15 @@ def _udp(address: str, port: int, message: bytes, timeout: float) -> bytes:
             chunks[envelope.message_id] = packet[ENVELOPE_SIZE:]
         body = b"".join(chunks[i] for i in sorted(chunks))[:length]
         return head + body
+
+
+def _plausible(envelope: Envelope, size: int) -> bool:
+    """Whether a datagram looks like a piece of a Handle message at all."""
+    return (
+        envelope.major in (2, 5)  # protocol 2, and the 5 some old clients sent
+        and envelope.length <= MAX_MESSAGE
+        and size - ENVELOPE_SIZE <= envelope.length
+    )
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes:
@@ -246,9 +262,12 @@ def _http(host: str, port: int, target: str, message: bytes, timeout: float) -> 
 
 def _reply(raw: bytes, request_id: int, where: str) -> Reply:
     try:
+        envelope = Envelope.decode(raw)
+        if envelope.length != len(raw) - ENVELOPE_SIZE or envelope.length < HEADER_SIZE:
+            raise _NoAnswerError("not a Handle message (its length does not match)")
         answer = decode_response(raw)
         if answer.envelope.request_id != request_id:
-            raise _NoAnswerError("not a Handle message for this request (another request id)")
+            raise _NoAnswerError("an answer to another request id")
         if answer.response_code in (RC_SUCCESS, RC_PREFIX_REFERRAL):
             handle, values = values_from_body(answer.body, int(time.time()))
             return Reply(answer.response_code, handle, values, "", where)

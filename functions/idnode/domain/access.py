@@ -281,6 +281,7 @@ class Operation(StrEnum):
     # records and figures
     VIEW_OPERATION_LOG = "view-operation-log"
     VIEW_STATISTICS = "view-statistics"
+    VIEW_NODE_HEALTH = "view-node-health"
     VIEW_BILLING = "view-billing"
     VIEW_PARAMETERS = "view-parameters"
     UPDATE_PARAMETERS = "update-parameters"
@@ -346,6 +347,7 @@ MATRIX: dict[Operation, dict[Actor, Scope]] = {
     },
     Operation.VIEW_OPERATION_LOG: _STAFF_AND_ENTERPRISE_ADMIN,
     Operation.VIEW_STATISTICS: _STAFF_AND_ENTERPRISE_ADMIN,
+    Operation.VIEW_NODE_HEALTH: _STAFF_AND_ENTERPRISE_ADMIN,
     Operation.VIEW_BILLING: _STAFF_AND_ENTERPRISE_ADMIN,
     Operation.VIEW_PARAMETERS: _STAFF,
     Operation.UPDATE_PARAMETERS: {_A.PLATFORM_ADMIN: Scope.ANY},

@@ -292,6 +292,33 @@ def bind(model: type[M], table_name: str, region: str, host: str | None) -> type
     return type(model.__name__, (model,), {"Meta": type("Meta", (), meta)})
 
 
+class HealthModel(Model):
+    """The health of a self-hosted enterprise node (`at` = 0: its current state) and its
+    outage and recovery events (`at` = when, epoch ms), per node."""
+
+    class Meta:
+        table_name = "unbound-health"
+
+    node = UnicodeAttribute(hash_key=True)  # `<prefix>#<address>`
+    at = NumberAttribute(range_key=True)
+    prefix = UnicodeAttribute()
+    enterprise = UnicodeAttribute()
+    address = UnicodeAttribute()
+    state = UnicodeAttribute(null=True)  # up | down (current state)
+    since = NumberAttribute(null=True)
+    checks = NumberAttribute(default=0)
+    successes = NumberAttribute(default=0)
+    consecutive_failures = NumberAttribute(default=0)
+    rtt_ms = NumberAttribute(null=True)
+    average_rtt_ms = NumberAttribute(null=True)
+    last_checked = NumberAttribute(null=True)
+    last_failure_at = NumberAttribute(null=True)
+    last_failure = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute(null=True)  # outage | recovery (events)
+    reason = UnicodeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True)
+
+
 @dataclass(frozen=True)
 class Tables:
     """The node's models, each bound to its table."""
@@ -314,6 +341,7 @@ class Tables:
     templates: type[TemplateModel]
     keys: type[KeyModel]
     codes: type[CodeModel]
+    health: type[HealthModel]
 
     def all(self) -> tuple[type[Model], ...]:
         """One model per table (to create them in tests)."""
@@ -335,6 +363,7 @@ class Tables:
             self.templates,
             self.keys,
             self.codes,
+            self.health,
         )
 
 
@@ -363,6 +392,7 @@ def bind_tables(settings: Settings) -> Tables:
         templates=bound(TemplateModel, settings.templates_table),
         keys=bound(KeyModel, settings.keys_table),
         codes=bound(CodeModel, settings.codes_table),
+        health=bound(HealthModel, settings.health_table),
     )
 
 

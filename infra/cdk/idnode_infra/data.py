@@ -131,6 +131,10 @@ class Data(Construct):
         self.codes = self._table("Codes", "pk", sort_key="sk")
         self._index(self.codes, BY_HANDLE_INDEX, "handle", "pk")
 
+        # The health of self-hosted enterprise nodes (their current state, at = 0) and their
+        # outage and recovery events, per node, written by the scheduled prober.
+        self.health = self._table("Health", "node", sort_key="at", sort_key_type=_NUMBER)
+
     @property
     def tables(self) -> dict[str, dynamodb.Table]:
         """Every table by the Settings attribute that names it."""
@@ -152,6 +156,7 @@ class Data(Construct):
             "templates_table": self.templates,
             "keys_table": self.keys,
             "codes_table": self.codes,
+            "health_table": self.health,
         }
 
     @staticmethod

@@ -56,7 +56,9 @@ class Deployment:
         if not _STACK_NAME_RE.match(self.stack_name):
             raise DeploymentError(f"stackName is not a valid stack name: {self.stack_name!r}")
         if self.handle_key_file and not self.local:
-            raise DeploymentError("handleKeyFile is for the local cloud: on AWS use handleKeySecret")
+            raise DeploymentError(
+                "handleKeyFile is for the local cloud: on AWS use handleKeySecret"
+            )
         try:
             parse_interfaces(self.handle_interfaces)
         except InvalidValueError as exc:

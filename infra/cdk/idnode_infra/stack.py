@@ -6,6 +6,7 @@ from aws_cdk import (
     Acknowledgment,
     CfnOutput,
     CfnResource,
+    Duration,
     Stack,
     Stage,
     Token,
@@ -13,6 +14,8 @@ from aws_cdk import (
 )
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -30,6 +33,7 @@ from idnode_infra.functions import DEFAULT_TIMEOUT, LOCAL_TIMEOUT, Functions
 GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
 HANDLES_HANDLER = "idnode.handlers.handles.handler"
 DEVICE_EVENTS_HANDLER = "idnode.handlers.device_events.handler"
+HEALTH_HANDLER = "idnode.handlers.health.handler"
 # HTTP API accepts up to 10 MB; the product caps request bodies well below that.
 MAX_BODY_BYTES = 256 * 1024
 # What the GraphQL function does with people's accounts (platform and enterprise admins
@@ -136,6 +140,22 @@ class IdnodeStack(Stack):
             description="Device telemetry, command answers and presence from the IoT topic rules",
         )
         devices.route(device_events_function, load_rules())
+        health_function = functions.add(
+            "HealthFunction",
+            handler=HEALTH_HANDLER,
+            description="Probes every self-hosted enterprise node over the Handle protocol",
+        )
+        # Every minute (SN-11); a run takes at most a few seconds per slow node.
+        events.Rule(
+            self,
+            "HealthSchedule",
+            description="Probe self-hosted enterprise nodes",
+            schedule=events.Schedule.rate(Duration.minutes(1)),
+            targets=[targets.LambdaFunction(health_function, retry_attempts=0)],
+        )
+        data.enterprises.grant_read_data(health_function)
+        data.health.grant_read_write_data(health_function)
+        data.health.grant_read_data(graphql_function)
 
         self._grant(data, auth, graphql_function, handles_function)
         if deployment.handle_key_secret:
@@ -176,7 +196,7 @@ class IdnodeStack(Stack):
             data=data,
             auth=auth,
             api=api,
-            functions=(graphql_function, handles_function, device_events_function),
+            functions=(graphql_function, handles_function, device_events_function, health_function),
             graphql_function=graphql_function,
             devices=devices,
         )

@@ -24,6 +24,7 @@ from idnode.api.graphql.batch import BatchMutation
 from idnode.api.graphql.codes import CodesMutation, CodesQuery
 from idnode.api.graphql.devices import DevicesMutation, DevicesQuery
 from idnode.api.graphql.figures import FiguresQuery
+from idnode.api.graphql.health import HealthQuery
 from idnode.api.graphql.links import LinksMutation, LinksQuery
 from idnode.api.graphql.onboarding import OnboardingMutation, OnboardingQuery
 from idnode.api.graphql.oplog import OperationLogQuery
@@ -53,6 +54,7 @@ Query = merge_types(
         CodesQuery,
         LinksQuery,
         TemplatesQuery,
+        HealthQuery,
     ),
 )
 Mutation = merge_types(
