@@ -9,6 +9,11 @@ as in AWS:
 - `graphql`: the published `ResolveIdentifier` operation through the GraphQL Lambda handler;
 - `handle_protocol`: a resolution request in the Handle protocol (RFC 3652) POSTed to the
   HTTP interface, `POST /hdl/{handle}`, through the same Handle REST handler;
+- with the real Handle.Net server beside the repository as a self-hosted enterprise node:
+  `referred_cached` (a handle under its prefix through the Handle REST handler, from the
+  cache), `referred_miss` (the same with `auth=true`, resolved at the enterprise node on every
+  call) and `direct_peer` (the same handle asked of the enterprise node by the node's own
+  client); and the real server's own resolutions per second (`resolve -n`, UDP);
 - `digital_link`: a GS1 Digital Link request for a serialised GTIN whose serial has no links
   of its own, `GET /01/{gtin}/21/{serial}`, answered by the GTIN's default link (a 307) through
   the same Handle REST handler: one batch read of the key and the keys it walks up to.
@@ -35,6 +40,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +48,12 @@ from typing import Any
 
 import boto3
 
+from bench import peer
 from bench.endpoint import dynamodb_endpoint
+from bench.peer import HANDLE as PEER_HANDLE
+from bench.peer import PREFIX as PEER_PREFIX
+from bench.peer import URL as PEER_URL
+from bench.peer import Peer
 from idnode.api.handle_protocol import MIME_TYPE
 from idnode.cli.gateway import DEFAULT_ROUTES, LocalLambdaContext, Route, http_api_event
 from idnode.domain.handles import Handle
@@ -216,6 +227,66 @@ def handle_protocol_path() -> RequestPath:
     return RequestPath("handle_protocol", prepare, check)
 
 
+def _self_hosted(peer: Peer) -> None:
+    """The enterprise of peer.PREFIX runs its own node: the real server."""
+    from idnode.domain.enterprises import Contact, Enterprise, Hosting, Profile  # noqa: PLC0415
+    from idnode.domain.industries import parse_industry  # noqa: PLC0415
+    from idnode.domain.routing import HdlType, NodeAddress  # noqa: PLC0415
+
+    node = current_node()
+    at = datetime.now(UTC)
+    nodes = (NodeAddress(HdlType.HS_SITE, "127.0.0.1", 4, peer.hdl_port, peer.hdl_port),)
+    profile = Profile(
+        legal_name="Bench Valves Ltd",
+        uscc="BENCH0000000000001",
+        industry=parse_industry("C3443"),
+        contact=Contact("Wang", "wang@example.com", "+86 591 8765 4321"),
+        domains=("example.com",),
+        hosting=Hosting.SELF_HOSTED,
+        service_nodes=nodes,
+    )
+    node.enterprises.create(Enterprise(profile.uscc, profile, PEER_PREFIX, at, at))
+    node.prefixes.put(Prefix(PEER_PREFIX, profile.uscc))
+
+
+def referred_path(name: str, query: str) -> RequestPath:
+    """A handle under the self-hosted prefix through the Handle REST handler: answered from
+    the cache (`referred_cached`), or resolved at the enterprise node on every call
+    (`referred_miss`: `auth=true` never comes from the cache)."""
+    route = _route("idnode-handles")
+    handler = handles_function.handler
+
+    def prepare() -> Call:
+        event = http_api_event("GET", f"/api/handles/{PEER_HANDLE}{query}")
+        context = LocalLambdaContext.for_route(route)
+        return lambda: handler(event, context)
+
+    def check(response: object) -> None:
+        body = _body(response)
+        if [v["data"]["value"] for v in body.get("values", [])] != [PEER_URL]:
+            raise BenchmarkSetupError(f"{name} did not resolve {PEER_HANDLE}: {response!r}")
+
+    return RequestPath(name, prepare, check)
+
+
+def direct_peer_path(peer: Peer) -> RequestPath:
+    """The same handle asked of the enterprise node directly, by the node's own client."""
+    from idnode.adapters.handle_client import HandleClient  # noqa: PLC0415
+    from idnode.domain.routing import HdlType, NodeAddress  # noqa: PLC0415
+
+    site = NodeAddress(HdlType.HS_SITE, "127.0.0.1", 4, peer.hdl_port, peer.hdl_port).site()
+    client = HandleClient()
+
+    def call() -> object:
+        return client.query([site], PEER_HANDLE)
+
+    def check(reply: object) -> None:
+        if getattr(reply, "response_code", None) != RC_SUCCESS:
+            raise BenchmarkSetupError(f"the enterprise node did not resolve {PEER_HANDLE}")
+
+    return RequestPath("direct_peer", lambda: call, check)
+
+
 def graphql_path() -> RequestPath:
     route = _route("idnode-graphql")
     handler = graphql_function.handler
@@ -290,7 +361,18 @@ def measure(
 
 
 def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
-    """Start the endpoint, seed it, measure every path, stop the endpoint."""
+    """Start the endpoint (and the real Handle.Net server where it is available), seed them,
+    measure every path, stop them."""
+    not_run = peer.available()
+    with ExitStack() as stack:
+        enterprise_node = None if not_run else stack.enter_context(peer.running())
+        document = _run(rounds, batch, warmup, enterprise_node)
+    if enterprise_node is None:
+        document["peer_not_run"] = not_run
+    return document
+
+
+def _run(rounds: int, batch: int, warmup: int, enterprise_node: Peer | None) -> dict[str, Any]:
     with dynamodb_endpoint() as endpoint_url:
         # Read by botocore and by the node's settings, which are built at first use.
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
@@ -303,7 +385,16 @@ def run(rounds: int, batch: int, warmup: int) -> dict[str, Any]:
             digital_link_path(),
             handle_protocol_path(),
         ]
+        if enterprise_node is not None:
+            _self_hosted(enterprise_node)
+            paths += [
+                referred_path("referred_cached", ""),
+                referred_path("referred_miss", "?auth=true"),
+                direct_peer_path(enterprise_node),
+            ]
         measured = measure(paths, rounds=rounds, batch=batch, warmup=warmup)
+        if enterprise_node is not None:
+            measured["peer_resolutions_per_second"] = peer.own_rate(enterprise_node)
     return {
         "handle": HANDLE,
         "endpoint": "moto's DynamoDB backend over HTTP on loopback, served in this process",

@@ -55,9 +55,49 @@ HANDLES_VS_GET_ITEM = 1.5
 GRAPHQL_VS_HANDLES = 3.0
 DIGITAL_LINK_VS_HANDLES = 1.3
 HANDLE_PROTOCOL_VS_REST = 1.0
+RECURSIVE_HIT_VS_LOCAL = 0.25
+RECURSIVE_MISS_VS_DIRECT_PEER = 1.5
 HANDLES_IMPORT_VS_BOTO3 = 1.2
 GRAPHQL_IMPORT_VS_BOTO3 = 2.5
 TELEMETRY_HANDLER_VS_PUT_ITEM = 6.5
+
+
+def _referral_entries(
+    document: Mapping[str, Any], cpu: Mapping[str, PathCost], wall: Mapping[str, PathCost]
+) -> list[Entry]:
+    """Recursive resolution at a self-hosted enterprise node (the real Handle.Net server);
+    nothing where it did not run (the suite says so)."""
+    if "referred_cached" not in cpu:
+        return []
+    return [
+        path_ratio_entry(
+            "resolve_recursive_cache_hit_vs_local",
+            cpu["referred_cached"],
+            cpu["handles"],
+            of="CPU time per call of a handle under a self-hosted prefix answered from the "
+            "node's cache through the Handle REST Lambda handler, over a resolution of a "
+            "handle stored here (medians)",
+            target=RECURSIVE_HIT_VS_LOCAL,
+            wall=(wall["referred_cached"], wall["handles"]),
+        ),
+        path_ratio_entry(
+            "resolve_recursive_miss_vs_direct_peer",
+            wall["referred_miss"],
+            wall["direct_peer"],
+            of="wall time per call of an uncached resolution (auth=true) of a handle under a "
+            "self-hosted prefix through the Handle REST Lambda handler, over asking the "
+            "enterprise node (the real Handle.Net server) for it directly from the same "
+            "process (medians; wall time, as the enterprise node's work is in another process)",
+            target=RECURSIVE_MISS_VS_DIRECT_PEER,
+        ),
+        cost_entry(
+            "peer_resolutions_per_second",
+            float(document["peer_resolutions_per_second"]),
+            of="the real Handle.Net 9.2 server's own resolutions per second, asked over UDP by "
+            "its own client on one thread (resolve -n 2000), in the same run",
+            unit="req/s",
+        ),
+    ]
 
 
 def request_entries(document: Mapping[str, Any]) -> list[Entry]:
@@ -132,6 +172,7 @@ def request_entries(document: Mapping[str, Any]) -> list[Entry]:
         entries.append(
             cost_entry(name, cpu[path].median_us, of=f"{what}: CPU time per call, median", **extra)
         )
+    entries += _referral_entries(document, cpu, wall)
     entries.append(
         cost_entry(
             "resolve_handles_handler_overhead_us",
@@ -368,7 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _progress(f"per-request costs: {args.rounds} rounds of {args.batch} calls per path")
     try:
-        entries = [*request_entries(measure_resolution(env, args.rounds, args.batch)), *entries]
+        resolution = measure_resolution(env, args.rounds, args.batch)
+        entries = [*request_entries(resolution), *entries]
+        if resolution.get("peer_not_run"):
+            failures.append(
+                "recursive resolution and the real server's own rate: the Handle.Net peer "
+                f"did not run ({resolution['peer_not_run']})"
+            )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
         failures.append(f"per-request costs: {error} (its error output is above)")
 
