@@ -86,3 +86,15 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesised]:
         region="us-east-1",
     )
     yield _synthesise(tmp_path_factory.mktemp("cdk-local"), deployment)
+
+
+@pytest.fixture(scope="session")
+def aws_with_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesised]:
+    """The AWS stack with the Handle protocol's TCP/UDP service (`handleService=true`)."""
+    deployment = Deployment(
+        stack_name="idnode",
+        handle_interfaces=HANDLE_INTERFACES,
+        handle_key_secret=HANDLE_KEY_SECRET,
+        handle_service=True,
+    )
+    yield _synthesise(tmp_path_factory.mktemp("cdk-aws-service"), deployment)

@@ -138,6 +138,7 @@ def test_endpoints_document_has_what_clients_need() -> None:
             "templates",
             "keys",
             "codes",
+            "health",
         )
     }
     assert document["nodePrefix"] == "88.100"

@@ -10,6 +10,7 @@ from idnode.settings import (
     ALARMS_TABLE,
     APPLICATIONS_TABLE,
     CODES_TABLE,
+    HEALTH_TABLE,
     COMMANDS_TABLE,
     CREDENTIALS_TABLE,
     DEAD_LETTER_QUEUE_URL,
@@ -54,6 +55,7 @@ REQUIRED = {
     TEMPLATES_TABLE: "templates",
     KEYS_TABLE: "keys",
     CODES_TABLE: "codes",
+    HEALTH_TABLE: "health",
     NODE_PREFIX: "88.100",
 }
 

@@ -22,6 +22,8 @@ from typing import Any
 import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 PACKAGE_NAME = "idnode"
@@ -153,17 +155,27 @@ class LockedWheelsBundling:
         return True
 
 
+def _asset_options(repository_root: Path) -> dict[str, Any]:
+    bundling = LockedWheelsBundling(repository_root)
+    return {
+        "path": str(bundling.package_dir),
+        "asset_hash_type": AssetHashType.CUSTOM,
+        "asset_hash": source_hash(bundling.package_dir, repository_root / "uv.lock"),
+        # Required by the API, never pulled: local bundling succeeds or raises.
+        "bundling": BundlingOptions(image=RUNTIME.bundling_image, local=bundling),
+    }
+
+
+def code_asset(
+    scope: Construct, construct_id: str, repository_root: Path = REPOSITORY_ROOT
+) -> s3_assets.Asset:
+    """The functions' bundle as a plain S3 asset (the same staged file), for a container that
+    runs it (the Handle protocol service)."""
+    return s3_assets.Asset(scope, construct_id, **_asset_options(repository_root))
+
+
 def function_code(repository_root: Path = REPOSITORY_ROOT) -> lambda_.Code:
     """The single asset of every function. Its hash is computed from sources, so a synth whose
     output directory already holds that bundle reuses it instead of bundling again."""
-    bundling = LockedWheelsBundling(repository_root)
-    return lambda_.Code.from_asset(
-        str(bundling.package_dir),
-        asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(bundling.package_dir, repository_root / "uv.lock"),
-        bundling=BundlingOptions(
-            # Required by the API, never pulled: local bundling succeeds or raises.
-            image=RUNTIME.bundling_image,
-            local=bundling,
-        ),
-    )
+    options = _asset_options(repository_root)
+    return lambda_.Code.from_asset(options.pop("path"), **options)

@@ -49,6 +49,8 @@ class Deployment:
     handle_key_secret: str = ""
     # The local cloud only: the key as a file on this machine (its functions run here).
     handle_key_file: str = ""
+    # The Handle protocol over TCP/UDP as a Fargate service behind a network load balancer.
+    handle_service: bool = False
 
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.node_prefix):
@@ -59,6 +61,8 @@ class Deployment:
             raise DeploymentError(
                 "handleKeyFile is for the local cloud: on AWS use handleKeySecret"
             )
+        if self.handle_service and self.local:
+            raise DeploymentError("handleService is for AWS: `idnode up` runs the server locally")
         try:
             parse_interfaces(self.handle_interfaces)
         except InvalidValueError as exc:
@@ -66,9 +70,9 @@ class Deployment:
 
     @classmethod
     def from_context(cls, node: Node, env: Mapping[str, str] | None = None) -> Deployment:
-        """Read `local`, `stackName`, `nodePrefix`, `handleInterfaces` and `handleKeySecret`
-        from context; the AWS target from the
-        variables the CDK CLI sets (CDK_DEFAULT_ACCOUNT, CDK_DEFAULT_REGION)."""
+        """Read `local`, `stackName`, `nodePrefix`, `handleInterfaces`, `handleKeySecret`,
+        `handleKeyFile` and `handleService` from context; the AWS target from the variables
+        the CDK CLI sets (CDK_DEFAULT_ACCOUNT, CDK_DEFAULT_REGION)."""
         env = os.environ if env is None else env
         local = _as_flag(node.try_get_context("local") or False)
         return cls(
@@ -78,6 +82,7 @@ class Deployment:
             handle_interfaces=str(node.try_get_context("handleInterfaces") or ""),
             handle_key_secret=str(node.try_get_context("handleKeySecret") or ""),
             handle_key_file=str(node.try_get_context("handleKeyFile") or ""),
+            handle_service=_as_flag(node.try_get_context("handleService") or False),
             account=None if local else env.get("CDK_DEFAULT_ACCOUNT") or None,
             region=None if local else env.get("CDK_DEFAULT_REGION") or None,
         )

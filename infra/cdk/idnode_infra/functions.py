@@ -45,6 +45,11 @@ class Functions(Construct):
         # One Code object: CDK stages it once however many functions use it.
         self._code = code or function_code()
 
+    @property
+    def environment(self) -> dict[str, str]:
+        """The settings every function gets (for other compute running the same code)."""
+        return dict(self._environment)
+
     def add(
         self,
         construct_id: str,

@@ -25,10 +25,12 @@ from constructs import Construct, IConstruct
 from idnode import settings
 from idnode_infra.api import Api
 from idnode_infra.auth import Auth
+from idnode_infra.bundling import code_asset
 from idnode_infra.data import Data
 from idnode_infra.deployment import Deployment
 from idnode_infra.devices import Devices, load_rules
 from idnode_infra.functions import DEFAULT_TIMEOUT, LOCAL_TIMEOUT, Functions
+from idnode_infra.handle_service import HandleService
 
 GRAPHQL_HANDLER = "idnode.handlers.graphql.handler"
 HANDLES_HANDLER = "idnode.handlers.handles.handler"
@@ -158,11 +160,29 @@ class IdnodeStack(Stack):
         data.health.grant_read_data(graphql_function)
 
         self._grant(data, auth, graphql_function, handles_function)
-        if deployment.handle_key_secret:
-            # Only the Handle function signs (certified Handle protocol responses).
+        key_secret = (
             secretsmanager.Secret.from_secret_name_v2(
                 self, "HandleKey", deployment.handle_key_secret
-            ).grant_read(handles_function)
+            )
+            if deployment.handle_key_secret
+            else None
+        )
+        if key_secret is not None:
+            # Only what answers the Handle protocol signs (certified responses).
+            key_secret.grant_read(handles_function)
+        handle_service = None
+        if deployment.handle_service:
+            handle_service = HandleService(
+                self,
+                "HandleService",
+                code=code_asset(self, "HandleServiceCode"),
+                environment=functions.environment,
+                removal_policy=deployment.removal_policy,
+            )
+            self._grant_resolution(data, handle_service.role)
+            if key_secret is not None:
+                key_secret.grant_read(handle_service.role)
+            self._acknowledge_service(data, handle_service)
         self._grant_devices(data, devices, graphql_function, device_events_function)
 
         api = Api(
@@ -189,6 +209,8 @@ class IdnodeStack(Stack):
             "NodePrefix": deployment.node_prefix,
             "Region": self.region,
         }
+        if handle_service is not None:
+            outputs["HandleServiceAddress"] = handle_service.load_balancer.load_balancer_dns_name
         for key, value in outputs.items():
             CfnOutput(self, key, value=value)
 
@@ -250,6 +272,13 @@ class IdnodeStack(Stack):
         auth.user_pool.grant(handles_function, *MFA_CHECK_ACTIONS)
         for function in (graphql_function, handles_function):
             data.operations.grant(function, "dynamodb:PutItem")
+
+    @staticmethod
+    def _grant_resolution(data: Data, role: iam.IGrantable) -> None:
+        """What the Handle protocol service needs to answer anonymous resolution."""
+        for table in (data.identifiers, data.prefixes, data.enterprises, data.parameters):
+            table.grant_read_data(role)
+        data.statistics.grant(role, "dynamodb:UpdateItem")
 
     def _grant_devices(
         self,
@@ -396,6 +425,47 @@ class IdnodeStack(Stack):
             "the Plus plan's threat protection is billed per user; revisit before opening "
             "sign-up.",
         )
+
+    def _acknowledge_service(self, data: Data, service: HandleService) -> None:
+        """The accepted findings of the optional Handle protocol service."""
+        _acknowledge(
+            service,
+            "AwsSolutions-EC23",
+            "A public resolution service: Handle resolvers anywhere must reach TCP and UDP 2641 "
+            "(seed 004, chapter 9); only that port is open.",
+        )
+        _acknowledge(
+            service,
+            "AwsSolutions-ECS2",
+            "The variables are the node's settings (table names, prefix, interfaces, the key's "
+            "secret name): none is secret; the key itself is read from Secrets Manager.",
+        )
+        _acknowledge(
+            service,
+            "AwsSolutions-ELB2",
+            "A network load balancer passing UDP: its access logs cover TLS listeners only; the "
+            "VPC flow log records the traffic.",
+        )
+        policy = service.role
+        reason = (
+            "Read access to the functions' bundle in the CDK asset bucket (CDK's asset grant), "
+            "fetched by the task at start instead of a built image."
+        )
+        for rule in (
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]",
+            "AwsSolutions-IAM5[Action::s3:GetObject*]",
+            "AwsSolutions-IAM5[Action::s3:List*]",
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
+            "cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
+        ):
+            _acknowledge(policy, rule, reason)
+        for table in (data.identifiers, data.prefixes, data.enterprises):
+            _acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::<{self._logical_id(table)}.Arn>/index/*]",
+                "Reads of the table's own global secondary indexes; the wildcard covers only "
+                "index names of this one table.",
+            )
 
     def _nag_arn(self, service: str) -> str:
         """The start of an ARN of this account and region as cdk-nag prints it in findings."""
