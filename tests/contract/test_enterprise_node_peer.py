@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import ssl
-import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,114 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from moto import mock_aws
 from pyhandle.handleclient import PyHandleClient
 
 from idnode.adapters.signing import ensure_key_file
-from idnode.cli.gateway import build_app
-from idnode.cli.handle_server import HandleServer, in_process_answerer
-from idnode.domain.enterprises import Contact, Enterprise, Hosting, Profile
-from idnode.domain.industries import parse_industry
+from idnode.domain.enterprises import Enterprise
 from idnode.domain.routing import HdlType, NodeAddress
 from idnode.node import Node, use_node
-from tests.contract.test_handle_protocol_peer import _Loop
-from tests.support.handle_peer import peer_tools, resolve, write_site
+from tests.support.handle_peer import (
+    RealServer,
+    peer_tools,
+    resolve,
+    self_hosted_profile,
+    serve_node,
+    start_real_server,
+    write_site,
+)
 from tests.support.identity import TokenIssuer
 from tests.support.node import ENTERPRISE, PREFIX, build_test_node, settings
 
 HANDLE = f"{PREFIX}/DEVICE-1"
 URL = "https://example.com/devices/1"
 ADMIN = f"300%3A{PREFIX}%2FADMIN"
-START_TIMEOUT = 60
-
-
-@dataclass
-class RealServer:
-    directory: Path
-    hdl_port: int
-    http_port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def put(self, handle: str, values: list[dict[str, Any]], admin: str) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        request = urllib.request.Request(
-            f"https://127.0.0.1:{self.http_port}/api/handles/{handle}",
-            data=json.dumps({"values": values}).encode(),
-            method="PUT",
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": "Basic " + _basic(admin),
-            },
-        )
-        with urllib.request.urlopen(request, context=context, timeout=10) as reply:  # noqa: S310
-            assert json.load(reply)["responseCode"] == 1
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.base + path, timeout=10) as reply:  # noqa: S310
-                return reply.status, reply.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _basic(admin: str) -> str:
-    import base64
-
-    return base64.b64encode(f"{admin}:adminpass".encode()).decode()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_real_server(directory: Path, prefix: str) -> RealServer:
-    tools = peer_tools()
-    hdl_port, http_port = _free_port(), _free_port()
-    log = (directory.parent / f"{directory.name}.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603 - the peer's own script
-        [
-            str(tools / "run-server"),
-            "--hdl-port",
-            str(hdl_port),
-            "--http-port",
-            str(http_port),
-            str(directory),
-            prefix,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    server = RealServer(directory, hdl_port, http_port, process)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (directory.parent / f"{directory.name}.log").read_text()
-        try:
-            if server.get("/api/site")[0] == 200:
-                return server
-        except OSError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise AssertionError(f"the Handle.Net server in {directory} did not start")
 
 
 @dataclass
@@ -149,7 +59,8 @@ class World:
 
 def _self_hosted(node: Node, server: RealServer) -> None:
     at = datetime.now(UTC)
-    nodes = (
+    profile = self_hosted_profile(
+        ENTERPRISE,
         NodeAddress(
             HdlType.HS_SITE,
             "127.0.0.1",
@@ -158,15 +69,6 @@ def _self_hosted(node: Node, server: RealServer) -> None:
             udp_port=server.hdl_port,
             http_port=server.http_port,
         ),
-    )
-    profile = Profile(
-        legal_name="Acme Pumps Ltd",
-        uscc=ENTERPRISE,
-        industry=parse_industry("C3411"),
-        contact=Contact("Li Lei", "li@example.com", "+86 591 1234 5678"),
-        domains=("example.com",),
-        hosting=Hosting.SELF_HOSTED,
-        service_nodes=nodes,
     )
     node.enterprises.create(Enterprise(ENTERPRISE, profile, PREFIX, at, at))
 
@@ -177,49 +79,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("enterprise")
     enterprise_node = start_real_server(workdir / "enterprise", PREFIX)
     v9_root = start_real_server(workdir / "v9-root", "88.100")
-    loop = _Loop()
-    hdl = HandleServer(in_process_answerer())
-    loop.run(hdl.start(["127.0.0.1"], 0, 0))
-    gateway = uvicorn.Server(
-        uvicorn.Config(build_app(), host="127.0.0.1", port=0, log_level="warning")
-    )
-    thread = threading.Thread(target=gateway.run, daemon=True)
     try:
         enterprise_node.put(
             HANDLE,
             [{"index": 1, "type": "URL", "data": {"format": "string", "value": URL}}],
             ADMIN,
         )
-        with mock_aws():
-            thread.start()
-            deadline = time.monotonic() + 10
-            while not gateway.started:
-                assert time.monotonic() < deadline, "the gateway did not start"
-                time.sleep(0.05)
-            http_port = gateway.servers[0].sockets[0].getsockname()[1]
-            tcp, udp = hdl.tcp_addresses[0][1], hdl.udp_addresses[0][1]
-            interfaces = (
-                f"tcp://127.0.0.1:{tcp},udp://127.0.0.1:{udp},http://127.0.0.1:{http_port}/hdl"
-            )
+        with mock_aws(), serve_node() as served:
             key = ensure_key_file(workdir / "handle-key.pem")
             issuer = TokenIssuer()
             node = build_test_node(
                 issuer,
-                replace(settings(), handle_interfaces=interfaces, handle_key_file=str(key)),
+                replace(settings(), handle_interfaces=served.interfaces, handle_key_file=str(key)),
             )
             _self_hosted(node, enterprise_node)
             use_node(node)
-            assert node.sites.site is not None
-            site_file = write_site(workdir / "siteinfo.json", node.sites.site)
-            yield World(
-                node, f"http://127.0.0.1:{http_port}", site_file, enterprise_node, v9_root, issuer
-            )
-            use_node(None)
-            gateway.should_exit = True
-            thread.join(timeout=10)
+            try:
+                assert node.sites.site is not None
+                site_file = write_site(workdir / "siteinfo.json", node.sites.site)
+                yield World(node, served.base_url, site_file, enterprise_node, v9_root, issuer)
+            finally:
+                use_node(None)
     finally:
-        loop.run(hdl.close())
-        loop.stop()
         enterprise_node.stop()
         v9_root.stop()
 

@@ -8,24 +8,23 @@ signature checking on, as its default is.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import uvicorn
 from moto import mock_aws
 
 from idnode.adapters.signing import ensure_key_file
-from idnode.cli.gateway import build_app
-from idnode.cli.handle_server import HandleServer, in_process_answerer
 from idnode.domain.access import user
 from idnode.domain.values import parse_values
 from idnode.node import use_node
-from tests.support.handle_peer import peer_tools, resolve, write_site
+from tests.support.handle_peer import (
+    peer_tools,
+    resolve,
+    serve_node,
+    write_site,
+)
 from tests.support.identity import TokenIssuer
 from tests.support.node import NODE_PREFIX, PREFIX, build_test_node, settings
 
@@ -37,60 +36,25 @@ VALUES = [
 ]
 
 
-class _Loop:
-    """An asyncio loop on a thread, for the TCP/UDP service."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: object) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)  # type: ignore[arg-type]
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture(scope="module")
 def site_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     peer_tools()
     workdir = tmp_path_factory.mktemp("hdl")
     key = ensure_key_file(workdir / "handle-key.pem")
-    loop = _Loop()
-    hdl = HandleServer(in_process_answerer())
-    loop.run(hdl.start(["127.0.0.1"], 0, 0))
-    config = uvicorn.Config(build_app(), host="127.0.0.1", port=0, log_level="warning")
-    gateway = uvicorn.Server(config)
-    thread = threading.Thread(target=gateway.run, daemon=True)
-    with mock_aws():
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not gateway.started:
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.05)
-        http_port = gateway.servers[0].sockets[0].getsockname()[1]
-        tcp_port, udp_port = hdl.tcp_addresses[0][1], hdl.udp_addresses[0][1]
-        interfaces = (
-            f"tcp://127.0.0.1:{tcp_port},udp://127.0.0.1:{udp_port},"
-            f"http://127.0.0.1:{http_port}/hdl"
-        )
+    with mock_aws(), serve_node() as served:
         node = build_test_node(
             TokenIssuer(),
-            replace(settings(), handle_interfaces=interfaces, handle_key_file=str(key)),
+            replace(settings(), handle_interfaces=served.interfaces, handle_key_file=str(key)),
         )
         node.registry.create(
             HANDLE, parse_values(VALUES, max_values=10), user("seed", ["platform-admin"], None, [])
         )
         use_node(node)
-        assert node.sites.site is not None
-        yield write_site(workdir / "siteinfo.json", node.sites.site)
-        use_node(None)
-        gateway.should_exit = True
-        thread.join(timeout=10)
-    loop.run(hdl.close())
-    loop.stop()
+        try:
+            assert node.sites.site is not None
+            yield write_site(workdir / "siteinfo.json", node.sites.site)
+        finally:
+            use_node(None)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "http"])

@@ -24,13 +24,18 @@ import pytest
 from pyhandle.handleclient import PyHandleClient
 
 from idnode import settings
-from idnode.domain.enterprises import Contact, Enterprise, Hosting, Profile
-from idnode.domain.industries import parse_industry
+from idnode.domain.enterprises import Enterprise
 from idnode.domain.prefixes import Prefix
 from idnode.domain.routing import HdlType, NodeAddress
 from idnode.node import build_node
-from tests.contract.test_enterprise_node_peer import ADMIN, RealServer, start_real_server
-from tests.support.handle_peer import peer_tools, resolve, write_site
+from tests.support.handle_peer import (
+    RealServer,
+    peer_tools,
+    resolve,
+    self_hosted_profile,
+    start_real_server,
+    write_site,
+)
 
 pytestmark = pytest.mark.localcloud
 
@@ -123,21 +128,14 @@ def test_pyhandle_resolves_under_a_self_hosted_prefix(
     enterprise_node.put(
         f"{prefix}/{suffix}",
         [{"index": 1, "type": "URL", "data": {"format": "string", "value": "https://e.example/1"}}],
-        ADMIN.replace("88.100.1234", prefix),
+        f"300%3A{prefix}%2FADMIN",
     )
     node = _local_node(local_stack)
     at = datetime.now(UTC)
     enterprise_id = f"TEST{uuid.uuid4().hex[:14].upper()}"
-    profile = Profile(
-        legal_name="Self Hosted Valves Ltd",
-        uscc=enterprise_id,
-        industry=parse_industry("C3443"),
-        contact=Contact("Wang Fang", "wang@example.com", "+86 591 8765 4321"),
-        domains=("valves.example.com",),
-        hosting=Hosting.SELF_HOSTED,
-        service_nodes=(
-            NodeAddress(HdlType.HS_SITE, "127.0.0.1", 4, tcp_port=enterprise_node.hdl_port),
-        ),
+    profile = self_hosted_profile(
+        enterprise_id,
+        NodeAddress(HdlType.HS_SITE, "127.0.0.1", 4, tcp_port=enterprise_node.hdl_port),
     )
     node.enterprises.create(Enterprise(enterprise_id, profile, prefix, at, at))
     node.prefixes.put(Prefix(prefix, enterprise_id))

@@ -35,7 +35,7 @@ from idnode.domain.protocol.wire import (
     decode_request,
     encode_response,
 )
-from idnode.domain.values import Value
+from idnode.domain.values import Value, select
 from idnode.node import Node, current_node
 from idnode.observability import logger
 
@@ -150,8 +150,7 @@ def _local(node: Node, request: Request) -> tuple[Value, ...]:
     """The public values of a name stored (or generated, for service handles) here."""
     service = node.sites.service_handle_values(request.handle)
     if service is not None:
-        wanted_types, wanted_indexes = frozenset(request.types), frozenset(request.indexes)
-        return tuple(v for v in service if v.matches(wanted_types, wanted_indexes))
+        return select(service, request.types, request.indexes)
     resolution = node.registry.resolve(
         request.handle, ANONYMOUS, request.types, request.indexes, public_only=True
     )

@@ -309,5 +309,13 @@ def value_to_storage(value: Value) -> dict[str, Any]:
     }
 
 
+def select(
+    values: Iterable[Value], types: Iterable[str] = (), indexes: Iterable[int] = ()
+) -> tuple[Value, ...]:
+    """The values a resolution filtered by `types` and `indexes` returns (all when neither)."""
+    wanted_types, wanted_indexes = frozenset(types), frozenset(indexes)
+    return tuple(v for v in values if v.matches(wanted_types, wanted_indexes))
+
+
 def sorted_by_index(values: Iterable[Value]) -> tuple[Value, ...]:
     return tuple(sorted(values, key=lambda v: v.index))

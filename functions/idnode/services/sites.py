@@ -30,7 +30,7 @@ from idnode.domain.routing import (
     prefix_values,
     service_values,
 )
-from idnode.domain.values import DataFormat, Value, ValueData
+from idnode.domain.values import DataFormat, Value, ValueData, select
 
 SITE_INDEX = 1
 SITE_TTL = 86_400
@@ -50,13 +50,6 @@ class Referral:
 class PrefixAnswer:
     values: tuple[Value, ...]
     referral: Referral | None = None  # set: the prefix is derived from a self-hosted one
-
-
-def _select(
-    values: Iterable[Value], types: Iterable[str], indexes: Iterable[int]
-) -> tuple[Value, ...]:
-    wanted_types, wanted_indexes = frozenset(types), frozenset(indexes)
-    return tuple(v for v in values if v.matches(wanted_types, wanted_indexes))
 
 
 class SiteService:
@@ -109,7 +102,7 @@ class SiteService:
             nodes = self._routes(folded)
             if nodes:
                 return PrefixAnswer(
-                    _select(
+                    select(
                         prefix_values(nodes, prefix, self._display_prefix, self._since),
                         types,
                         indexes,
@@ -120,7 +113,7 @@ class SiteService:
                 if referral is None:
                     raise HandleNotFoundError(f"{name} is not registered", handle=name)
                 return PrefixAnswer(referral.values, referral)
-        return PrefixAnswer(_select(self._own(name), types, indexes))
+        return PrefixAnswer(select(self._own(name), types, indexes))
 
     def prefix_values(
         self, prefix: str, types: Iterable[str] = (), indexes: Iterable[int] = ()

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from idnode.domain.records import Record
-from idnode.domain.values import DataFormat, Value
+from idnode.domain.values import DataFormat, Value, select
 from idnode.store.pages import Page
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,8 +92,7 @@ class Identifier:
     def values(
         self, types: list[str] | None = None, indexes: list[int] | None = None
     ) -> list[HandleValue]:
-        wanted_types, wanted_indexes = frozenset(types or ()), frozenset(indexes or ())
-        return [HandleValue.of(v) for v in self._values if v.matches(wanted_types, wanted_indexes)]
+        return [HandleValue.of(v) for v in select(self._values, types or (), indexes or ())]
 
     @strawberry.field(description="Where the answer came from: always STORED for a record.")
     def provenance(self) -> Provenance:
@@ -155,8 +154,7 @@ class ResolvedIdentifier:
     def values(
         self, types: list[str] | None = None, indexes: list[int] | None = None
     ) -> list[HandleValue]:
-        wanted_types, wanted_indexes = frozenset(types or ()), frozenset(indexes or ())
-        return [HandleValue.of(v) for v in self._values if v.matches(wanted_types, wanted_indexes)]
+        return [HandleValue.of(v) for v in select(self._values, types or (), indexes or ())]
 
 
 @strawberry.type(description="An identifier that was deleted.")
