@@ -77,7 +77,7 @@ test-contract: install peer-runtime
 test-infra: install
 	$(PYTEST) tests/infra
 
-test-localcloud: install  ## deploys into the local cloud (starts it if needed)
+test-localcloud: install peer-runtime  ## deploys into the local cloud (starts it if needed)
 	$(PYTEST) tests/localcloud
 
 test: lint test-unit test-functional test-contract test-infra test-localcloud  ## every tier

@@ -557,11 +557,13 @@ def test_specific_routes_win_over_greedy_and_any() -> None:
     assert find_route(DEFAULT_ROUTES, "GET", "/01/09506000134352/21/A1") is not None
     assert find_route(DEFAULT_ROUTES, "HEAD", "/.well-known/gs1resolver") is not None
     assert find_route(DEFAULT_ROUTES, "POST", "/01/09506000134352") is None
-    assert [route.key for route in DEFAULT_ROUTES][:5] == [
+    assert [route.key for route in DEFAULT_ROUTES][:7] == [
         "ANY /graphql",
         "ANY /api/handles/{handle+}",
         "GET /api/handles",
         "POST /api/handles",
+        "POST /hdl",
+        "POST /hdl/{handle+}",
         "GET /00/{key+}",
     ]
 
