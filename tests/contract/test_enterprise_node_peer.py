@@ -11,6 +11,7 @@ each server stamps.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -26,8 +27,10 @@ import pytest
 from moto import mock_aws
 from pyhandle.handleclient import PyHandleClient
 
+from idnode.adapters.handle_client import HandleClient
 from idnode.adapters.signing import ensure_key_file
 from idnode.domain.enterprises import Enterprise
+from idnode.domain.errors import UpstreamError
 from idnode.domain.routing import HdlType, NodeAddress
 from idnode.node import Node, use_node
 from tests.support.handle_peer import (
@@ -68,6 +71,8 @@ def _self_hosted(node: Node, server: RealServer) -> None:
             tcp_port=server.hdl_port,
             udp_port=server.hdl_port,
             http_port=server.http_port,
+            # Its answers must then be signed with its own key (pubkey.bin, Handle's encoding).
+            public_key=base64.b64encode((server.directory / "pubkey.bin").read_bytes()).decode(),
         ),
     )
     node.enterprises.create(Enterprise(ENTERPRISE, profile, PREFIX, at, at))
@@ -203,6 +208,31 @@ def test_graphql_says_the_answer_was_referred(world: World) -> None:
     assert provenance["source"] == "REFERRED"
     assert provenance["site"].startswith("127.0.0.1:")
     assert provenance["stale"] is False
+
+
+def test_answers_signed_with_another_key_are_refused(world: World) -> None:
+    """The enterprise node's answers are checked against the key registered for it: the
+    node's own key in its place makes every answer untrustworthy, a clear 502-class error."""
+    assert world.node.signer is not None
+    impostor = NodeAddress(
+        HdlType.HS_SITE,
+        "127.0.0.1",
+        4,
+        tcp_port=world.enterprise_node.hdl_port,
+        public_key=base64.b64encode(world.node.signer.public_key_bytes).decode(),
+    )
+    with pytest.raises(UpstreamError, match="signature does not verify"):
+        HandleClient().query([impostor.site()], HANDLE)
+    trusted = NodeAddress(
+        HdlType.HS_SITE,
+        "127.0.0.1",
+        4,
+        tcp_port=world.enterprise_node.hdl_port,
+        public_key=base64.b64encode(
+            (world.enterprise_node.directory / "pubkey.bin").read_bytes()
+        ).decode(),
+    )
+    assert HandleClient().query([trusted.site()], HANDLE).response_code == 1
 
 
 def test_an_unreachable_enterprise_node_is_a_clear_bounded_error(world: World) -> None:

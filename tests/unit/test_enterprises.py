@@ -3,6 +3,7 @@ the states of applications and enterprises."""
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from idnode.domain.enterprises import (
     parse_uscc,
 )
 from idnode.domain.errors import InvalidStateError, InvalidValueError
+from idnode.domain.protocol.encoding import rsa_public_key_bytes
 from idnode.domain.routing import HdlType, NodeAddress, parse_nodes
 from tests.unit.fakes_onboarding import profile_input
 
@@ -323,6 +325,16 @@ def test_enterprise_node_refusals(raw: list[dict[str, object]], says: str) -> No
     with pytest.raises(InvalidValueError) as refusal:
         parse_nodes(raw)
     assert says in refusal.value.message
+
+
+def test_an_enterprise_node_may_name_its_public_key() -> None:
+    key = rsa_public_key_bytes(modulus=(1 << 2047) + 159, exponent=65537)
+    (node,) = parse_nodes([{**NODE, "publicKey": base64.b64encode(key).decode()}])
+    published = node.site()["servers"][0]["publicKey"]
+    assert published["format"] == "key" and published["value"]["kty"] == "RSA"
+    assert NodeAddress.from_json(node.to_json()) == node
+    with pytest.raises(InvalidValueError, match=r"serviceNodes\[0\]\.publicKey"):
+        parse_nodes([{**NODE, "publicKey": "bm90IGEga2V5"}])
 
 
 def test_an_enterprise_prefix_must_be_its_own() -> None:

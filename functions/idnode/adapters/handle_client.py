@@ -19,18 +19,21 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from idnode.domain.errors import UpstreamError, UpstreamUnavailableError
-from idnode.domain.protocol.encoding import DecodeError, Reader, values_from_body
+from idnode.domain.errors import IdnodeError, UpstreamError, UpstreamUnavailableError
+from idnode.domain.protocol.encoding import DecodeError, Reader, key_from_json, values_from_body
 from idnode.domain.protocol.wire import (
     ENVELOPE_SIZE,
+    FLAG_CERT,
     FLAG_PUBL,
     HEADER_SIZE,
     MAX_MESSAGE,
     RC_PREFIX_REFERRAL,
     RC_SUCCESS,
     Envelope,
+    Response,
     decode_response,
     encode_request,
+    signed_content,
 )
 from idnode.domain.values import Value
 
@@ -65,6 +68,7 @@ class _Target:
     path: str
     where: str
     timeout: float
+    public_key: bytes | None = None  # set: the answer must be signed with it
 
 
 class _NoAnswerError(Exception):
@@ -119,7 +123,9 @@ class HandleClient:
                             handle=handle,
                         )
                     where = f"{address}:{interface.get('port')}/{interface.get('protocol')}"
-                    target = _Target(address, domain, path, where, min(left, self._attempt))
+                    target = _Target(
+                        address, domain, path, where, min(left, self._attempt), _key_of(server)
+                    )
                     try:
                         return self._ask(target, interface, handle, types, indexes)
                     except _NoAnswerError as exc:
@@ -147,7 +153,7 @@ class HandleClient:
         message = encode_request(
             handle,
             request_id=request_id,
-            flags=FLAG_PUBL,
+            flags=FLAG_PUBL | (FLAG_CERT if target.public_key else 0),
             types=types,
             indexes=indexes,
             now=int(time.time()),
@@ -173,7 +179,7 @@ class HandleClient:
                 raise _NoAnswerError(f"protocol {protocol} is not spoken here")
         except (OSError, http.client.HTTPException) as exc:
             raise _NoAnswerError(type(exc).__name__ if not str(exc) else str(exc)) from None
-        return _reply(raw, request_id, target.where)
+        return _reply(raw, request_id, target.where, target.public_key)
 
 
 def _family(address: str) -> socket.AddressFamily:
@@ -260,7 +266,29 @@ def _http(host: str, port: int, target: str, message: bytes, timeout: float) -> 
         connection.close()
 
 
-def _reply(raw: bytes, request_id: int, where: str) -> Reply:
+def _key_of(server: Mapping[str, Any]) -> bytes | None:
+    """The server's public key from its site entry, when it names an RSA key."""
+    published = server.get("publicKey")
+    if not isinstance(published, Mapping) or published.get("format") != "key":
+        return None
+    try:
+        return key_from_json(published, "publicKey")
+    except IdnodeError:
+        return None
+
+
+def _check_signature(answer: Response, public_key: bytes) -> None:
+    from idnode.adapters.signing import verify  # noqa: PLC0415 - only signed answers need it
+
+    try:
+        signed = signed_content(answer)
+    except DecodeError:
+        raise _NoAnswerError("not a Handle message we can trust: it is not signed") from None
+    if not verify(public_key, signed.data, signed.hash_name, signed.signature):
+        raise _NoAnswerError("not a Handle message we can trust: its signature does not verify")
+
+
+def _reply(raw: bytes, request_id: int, where: str, public_key: bytes | None = None) -> Reply:
     try:
         envelope = Envelope.decode(raw)
         if envelope.length != len(raw) - ENVELOPE_SIZE or envelope.length < HEADER_SIZE:
@@ -268,6 +296,8 @@ def _reply(raw: bytes, request_id: int, where: str) -> Reply:
         answer = decode_response(raw)
         if answer.envelope.request_id != request_id:
             raise _NoAnswerError("an answer to another request id")
+        if public_key is not None:
+            _check_signature(answer, public_key)
         if answer.response_code in (RC_SUCCESS, RC_PREFIX_REFERRAL):
             handle, values = values_from_body(answer.body, int(time.time()))
             return Reply(answer.response_code, handle, values, "", where)

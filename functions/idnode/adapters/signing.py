@@ -7,8 +7,10 @@ secret's SecretString); in the local cloud it is a file generated once per works
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -35,6 +37,30 @@ class RsaSigner:
 
     def __call__(self, data: bytes) -> tuple[bytes, bytes]:
         return HASH_NAME, self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+_HASHES: dict[bytes, Callable[[], hashes.HashAlgorithm]] = {
+    b"SHA-256": hashes.SHA256,
+    b"SHA-1": hashes.SHA1,
+    b"SHA1": hashes.SHA1,
+}
+
+
+def verify(public_key: bytes, data: bytes, hash_name: bytes, signature: bytes) -> bool:
+    """Whether `signature` is an RSA PKCS#1 v1.5 signature of `data` by the key given in
+    Handle's encoding (as site information holds it)."""
+    from idnode.domain.protocol.encoding import rsa_numbers  # noqa: PLC0415
+
+    algorithm = _HASHES.get(hash_name)
+    numbers = rsa_numbers(public_key)
+    if algorithm is None or numbers is None:
+        return False
+    key = rsa.RSAPublicNumbers(numbers[1], numbers[0]).public_key()
+    try:
+        key.verify(signature, data, padding.PKCS1v15(), algorithm())
+    except InvalidSignature:
+        return False
+    return True
 
 
 def generate_pem() -> bytes:

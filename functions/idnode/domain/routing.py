@@ -15,6 +15,8 @@ The prefix handle `0.NA/<entPrefix>` then carries:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from idnode.domain.errors import InvalidValueError
-from idnode.domain.protocol.encoding import address_bytes, address_text
+from idnode.domain.protocol.encoding import address_bytes, address_text, key_to_json, rsa_numbers
 from idnode.domain.values import DataFormat, Value, ValueData
 
 MAX_NODES = 8
@@ -50,6 +52,9 @@ class NodeAddress:
     udp_port: int | None = None
     http_port: int | None = None
     ent_prefix: str | None = None
+    # The node's RSA public key in Handle's encoding, base64 (its `pubkey.bin`): when given,
+    # its answers must be signed with it.
+    public_key: str | None = None
 
     def applies_to(self, prefix: str) -> bool:
         return self.ent_prefix is None or self.ent_prefix.lower() == prefix.lower()
@@ -63,6 +68,7 @@ class NodeAddress:
             "tcpPort": self.tcp_port,
             "udpPort": self.udp_port,
             "httpPort": self.http_port,
+            "publicKey": self.public_key,
         }
 
     @classmethod
@@ -76,6 +82,7 @@ class NodeAddress:
             udp_port=raw.get("udpPort"),
             http_port=raw.get("httpPort"),
             ent_prefix=raw.get("entPrefix"),
+            public_key=raw.get("publicKey"),
         )
 
     def site(self) -> dict[str, Any]:
@@ -100,7 +107,9 @@ class NodeAddress:
                 {
                     "serverId": 1,
                     "address": self.ip,
-                    "publicKey": {"format": "base64", "value": ""},
+                    "publicKey": key_to_json(base64.b64decode(self.public_key))
+                    if self.public_key
+                    else {"format": "base64", "value": ""},
                     "interfaces": interfaces,
                 }
             ],
@@ -149,7 +158,24 @@ def parse_node(raw: object, where: str, prefixes: Sequence[str] | None = None) -
         raise InvalidValueError(
             f"{where}.entPrefix: {ent_prefix} is not a prefix of this enterprise"
         )
-    return NodeAddress(hdl_type, ip, ip_type, tcp, udp, http, ent_prefix)
+    return NodeAddress(
+        hdl_type, ip, ip_type, tcp, udp, http, ent_prefix, _public_key(raw.get("publicKey"), where)
+    )
+
+
+def _public_key(raw: object, where: str) -> str | None:
+    if raw in (None, ""):
+        return None
+    try:
+        data = base64.b64decode(str(raw), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if rsa_numbers(data) is None:
+        raise InvalidValueError(
+            f"{where}.publicKey: the node's RSA public key in Handle's encoding, base64 "
+            "(its pubkey.bin)"
+        )
+    return base64.b64encode(data).decode("ascii")
 
 
 def parse_nodes(

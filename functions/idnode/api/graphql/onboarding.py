@@ -76,6 +76,10 @@ class EnterpriseNode:
     tcp_port: int | None
     udp_port: int | None
     http_port: int | None
+    public_key: str | None = strawberry.field(
+        description="Its RSA public key in Handle's encoding, base64: its answers are checked "
+        "against it."
+    )
 
     @classmethod
     def of(cls, node: routing.NodeAddress) -> EnterpriseNode:
@@ -87,6 +91,7 @@ class EnterpriseNode:
             tcp_port=node.tcp_port,
             udp_port=node.udp_port,
             http_port=node.http_port,
+            public_key=node.public_key,
         )
 
 
@@ -105,6 +110,11 @@ class EnterpriseNodeInput:
     tcp_port: int | None = None
     udp_port: int | None = None
     http_port: int | None = None
+    public_key: str | None = strawberry.field(
+        default=None,
+        description="Optional: the node's RSA public key in Handle's encoding (its pubkey.bin), "
+        "base64; its answers must then be signed with it.",
+    )
 
     def to_raw(self) -> dict[str, Any]:
         return {
@@ -115,6 +125,7 @@ class EnterpriseNodeInput:
             "tcpPort": self.tcp_port,
             "udpPort": self.udp_port,
             "httpPort": self.http_port,
+            "publicKey": self.public_key,
         }
 
 

@@ -122,6 +122,20 @@ def rsa_public_key_bytes(modulus: int, exponent: int) -> bytes:
     )
 
 
+def rsa_numbers(data: bytes) -> tuple[int, int] | None:
+    """(modulus, exponent) of an RSA public key in Handle's encoding, else None."""
+    try:
+        reader = Reader(data)
+        if reader.bytes() != RSA_PUBLIC:
+            return None
+        reader.int2()
+        exponent = int.from_bytes(reader.bytes(), "big")
+        modulus = int.from_bytes(reader.bytes(), "big")
+    except DecodeError:
+        return None
+    return modulus, exponent
+
+
 def key_to_json(data: bytes) -> dict[str, Any]:
     """The JSON form Handle.Net v9 gives a public key: JWK for RSA, else base64 data."""
     try:

@@ -289,6 +289,31 @@ def credential(envelope: Envelope, signed_part: bytes, signer: Signer) -> bytes:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What a response's HS_SIGNED credential says: the bytes it signs, and how."""
+
+    data: bytes
+    hash_name: bytes
+    signature: bytes
+
+
+def signed_content(response: Response) -> Signed:
+    """The bytes a response's signature covers, its hash algorithm and the signature itself
+    (DecodeError when the response is unsigned or its credential is malformed)."""
+    reader = Reader(response.signature)
+    reader.byte(), reader.byte(), reader.int2()  # version, reserved, flags
+    reader.bytes()  # signer handle (empty for server signatures)
+    counter = reader.int4()
+    if reader.bytes() != SIGNED:
+        raise DecodeError("the response is not signed (no HS_SIGNED credential)")
+    reader.int4()  # section length
+    hash_name, signature = reader.bytes(), reader.bytes()
+    return Signed(
+        _signed_prefix(response.envelope, counter) + response.signed_part, hash_name, signature
+    )
+
+
 def response_envelope(request: Request | None, length: int, message_id: int = 0) -> Envelope:
     """The envelope of a response: the client's suggested version, at most ours."""
     if request is None:
