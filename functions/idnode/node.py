@@ -95,8 +95,7 @@ class Node:
         self._prefix_facts = TtlCache[tuple[bool, str | None]](
             PREFIX_CACHE_SECONDS, 4096, time.monotonic
         )
-        self._industries = TtlCache[str](PREFIX_CACHE_SECONDS, 4096, time.monotonic)
-        self._routes = TtlCache[tuple["NodeAddress", ...]](
+        self._enterprise_facts = TtlCache[tuple[str, tuple["NodeAddress", ...]]](
             PREFIX_CACHE_SECONDS, 4096, time.monotonic
         )
         self.meter = BufferedMeter(
@@ -146,12 +145,24 @@ class Node:
 
         return self._prefix_facts.get_or_load(prefix.lower(), load)
 
-    def _industry_of(self, enterprise: str) -> str:
-        def load() -> str:
-            found = self.enterprises.get(enterprise)
-            return found.industry if found is not None else ""
+    def _enterprise(self, enterprise: str) -> tuple[str, tuple[NodeAddress, ...]]:
+        """(industry, its own nodes when self-hosted) of an enterprise, cached: read on the
+        resolution path (where its names are answered) and when counts are flushed."""
 
-        return self._industries.get_or_load(enterprise, load)
+        def load() -> tuple[str, tuple[NodeAddress, ...]]:
+            from idnode.domain.enterprises import Hosting
+
+            found = self.enterprises.get(enterprise)
+            if found is None:
+                return "", ()
+            profile = found.profile
+            nodes = profile.service_nodes if profile.hosting is Hosting.SELF_HOSTED else ()
+            return found.industry, nodes
+
+        return self._enterprise_facts.get_or_load(enterprise, load)
+
+    def _industry_of(self, enterprise: str) -> str:
+        return self._enterprise(enterprise)[0]
 
     def _scopes_of(self, prefix: str) -> Iterable[str]:
         """Every series a count under `prefix` adds to (read only when counts are flushed)."""
@@ -195,19 +206,11 @@ class Node:
         )
 
     def _routes_of(self, prefix: str) -> tuple[NodeAddress, ...]:
-        """A self-hosted prefix's enterprise nodes (none: hosted here, or not allocated);
-        cached like the prefix's other facts."""
-
-        def load() -> tuple[NodeAddress, ...]:
-            from idnode.domain.enterprises import Hosting
-
-            enterprise_id = self._facts(prefix)[1]
-            enterprise = self.enterprises.get(enterprise_id) if enterprise_id else None
-            if enterprise is None or enterprise.profile.hosting is not Hosting.SELF_HOSTED:
-                return ()
-            return tuple(n for n in enterprise.profile.service_nodes if n.applies_to(prefix))
-
-        return self._routes.get_or_load(prefix.lower(), load)
+        """A self-hosted prefix's enterprise nodes (none: hosted here, or not allocated)."""
+        enterprise = self._facts(prefix)[1]
+        if enterprise is None:
+            return ()
+        return tuple(n for n in self._enterprise(enterprise)[1] if n.applies_to(prefix))
 
     @cached_property
     def health(self) -> HealthService:

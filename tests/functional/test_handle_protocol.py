@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
 from idnode.cli.gateway import http_api_event
+from idnode.domain.enterprises import Enterprise
+from idnode.domain.prefixes import Prefix
 from idnode.domain.protocol.encoding import Reader, site_from_bytes
 from idnode.domain.protocol.wire import (
     FLAG_CERT,
@@ -24,9 +27,11 @@ from idnode.domain.protocol.wire import (
     decode_response,
     encode_request,
 )
+from idnode.domain.routing import HdlType, NodeAddress
 from idnode.handlers.handles import handler
 from idnode.node import Node, use_node
 from tests.functional.conftest import HandleApi, LambdaContext, basic
+from tests.support.handle_peer import self_hosted_profile
 from tests.support.identity import TokenIssuer
 from tests.support.node import NODE_PREFIX, PREFIX, build_test_node, settings
 
@@ -154,3 +159,27 @@ def test_without_interfaces_no_site_is_published(issuer: TokenIssuer) -> None:
             assert answer.response_code == RC_SERVER_NOT_RESPONSIBLE
         finally:
             use_node(None)
+
+
+def test_an_hs_serv_node_is_named_by_a_service_handle_the_node_answers(site_node: Node) -> None:
+    """HS_SERV: the prefix handle names `<node>/0.SERV.<prefix>`, answered over REST and the
+    protocol alike with the node's site."""
+    use_node(site_node)  # the test before this one uses a node of its own
+    prefix, uscc = "88.100.4321", "SERV00000000000001"
+    at = datetime.now(UTC)
+    node = NodeAddress(HdlType.HS_SERV, "192.0.2.44", 4, tcp_port=2641)
+    site_node.enterprises.create(Enterprise(uscc, self_hosted_profile(uscc, node), prefix, at, at))
+    site_node.prefixes.put(Prefix(prefix, uscc))
+    api = HandleApi()
+    _, body, _ = api.call("GET", f"/api/handles/0.NA/{prefix}")
+    assert [(v["type"], v["data"]["value"]) for v in body["values"]] == [
+        ("HS_SERV", f"{NODE_PREFIX}/0.SERV.{prefix}"),
+        ("HS_SERV.PREFIX", f"{NODE_PREFIX}/0.SERV.{prefix}"),
+    ]
+    service = f"{NODE_PREFIX}/0.SERV.{prefix}"
+    status, body, _ = api.call("GET", f"/api/handles/{service}")
+    assert status == 200, body
+    ((value_type, site),) = [(v["type"], v["data"]["value"]) for v in body["values"]]
+    assert value_type == "HS_SITE" and site["servers"][0]["address"] == "192.0.2.44"
+    answer = decode_response(post(encode_request(service))[1])
+    assert answer.response_code == RC_SUCCESS

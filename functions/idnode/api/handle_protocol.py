@@ -35,7 +35,7 @@ from idnode.domain.protocol.wire import (
     decode_request,
     encode_response,
 )
-from idnode.domain.values import Value, select
+from idnode.domain.values import Value
 from idnode.node import Node, current_node
 from idnode.observability import logger
 
@@ -120,21 +120,20 @@ class HandleProtocol:
     def _resolve(self, request: Request, now: int) -> Answer:
         node = self._node()
         handle, types, indexes = request.handle, request.types, request.indexes
-        prefix = prefix_of_handle(handle)
-        if prefix is not None:
-            answer = node.sites.prefix_answer(prefix, types, indexes)
-            values, referral = answer.values, answer.referral
-        else:
+        if prefix_of_handle(handle) is None:
             node.sites.ensure_served(handle)
-            referral = node.sites.referral_for(handle)
-            values = () if referral is not None else _local(node, request)
-        if referral is not None:
-            if not request.recursive:
-                # Referred as Handle.Net v9 refers: no handle, the sites to ask instead.
-                return self._reply(
-                    request, RC_PREFIX_REFERRAL, _values_body("", referral.values), now
-                )
-            values = node.resolver.resolve(handle, referral.sites, types, indexes).values
+        located = node.sites.locate(handle, types, indexes)
+        if located is None:
+            values = node.registry.resolve(
+                handle, ANONYMOUS, types, indexes, public_only=True
+            ).values
+        elif located.referral is None:
+            values = located.values
+        elif not request.recursive:
+            # Referred as Handle.Net v9 refers: no handle, the sites to ask instead.
+            return self._reply(request, RC_PREFIX_REFERRAL, _values_body("", located.values), now)
+        else:
+            values = node.resolver.resolve(handle, located.referral.sites, types, indexes).values
         if (types or indexes) and not values:
             return self._reply(request, RC_VALUES_NOT_FOUND, pack_text(""), now)
         return self._reply(request, RC_SUCCESS, _values_body(handle, values), now)
@@ -144,17 +143,6 @@ class HandleProtocol:
         if site is None:
             raise PrefixNotServedError("this node publishes no Handle protocol interface")
         return self._reply(request, RC_SUCCESS, site_to_bytes(site), now)
-
-
-def _local(node: Node, request: Request) -> tuple[Value, ...]:
-    """The public values of a name stored (or generated, for service handles) here."""
-    service = node.sites.service_handle_values(request.handle)
-    if service is not None:
-        return select(service, request.types, request.indexes)
-    resolution = node.registry.resolve(
-        request.handle, ANONYMOUS, request.types, request.indexes, public_only=True
-    )
-    return resolution.values
 
 
 def _values_body(handle: str, values: tuple[Value, ...]) -> bytes:

@@ -23,7 +23,7 @@ from functools import cached_property
 from typing import Any
 
 from idnode.domain.errors import HandleNotFoundError, InvalidHandleError, PrefixNotServedError
-from idnode.domain.handles import PREFIX_NAMESPACE, is_under, validate_prefix
+from idnode.domain.handles import PREFIX_NAMESPACE, is_under, prefix_of_handle, validate_prefix
 from idnode.domain.routing import (
     SERVICE_PREFIX,
     NodeAddress,
@@ -47,9 +47,13 @@ class Referral:
 
 
 @dataclass(frozen=True, slots=True)
-class PrefixAnswer:
+class Located:
+    """A name answered without a record stored here: values the node generates (prefix and
+    service handles), or, with `referral` set, a name to be resolved elsewhere (`values` are
+    then what the referral carries)."""
+
     values: tuple[Value, ...]
-    referral: Referral | None = None  # set: the prefix is derived from a self-hosted one
+    referral: Referral | None = None
 
 
 class SiteService:
@@ -87,7 +91,7 @@ class SiteService:
 
     def prefix_answer(
         self, prefix: str, types: Iterable[str] = (), indexes: Iterable[int] = ()
-    ) -> PrefixAnswer:
+    ) -> Located:
         """The values of the prefix handle for `prefix` (filtered as a resolution filters),
         or the referral for a derived prefix; raise if it is not served here."""
         name = f"{PREFIX_NAMESPACE}/{prefix}"
@@ -101,7 +105,7 @@ class SiteService:
         if folded != self._node_prefix:
             nodes = self._routes(folded)
             if nodes:
-                return PrefixAnswer(
+                return Located(
                     select(
                         prefix_values(nodes, prefix, self._display_prefix, self._since),
                         types,
@@ -112,13 +116,25 @@ class SiteService:
                 referral = self._derived(folded)
                 if referral is None:
                     raise HandleNotFoundError(f"{name} is not registered", handle=name)
-                return PrefixAnswer(referral.values, referral)
-        return PrefixAnswer(select(self._own(name), types, indexes))
+                return Located(referral.values, referral)
+        return Located(select(self._own(name), types, indexes))
 
-    def prefix_values(
-        self, prefix: str, types: Iterable[str] = (), indexes: Iterable[int] = ()
-    ) -> tuple[Value, ...]:
-        return self.prefix_answer(prefix, types, indexes).values
+    def locate(
+        self, handle: str, types: Iterable[str] = (), indexes: Iterable[int] = ()
+    ) -> Located | None:
+        """Where `handle` is answered when not from a stored record: a prefix handle or a
+        service handle (generated here), or a name under a self-hosted prefix (a referral).
+        None: it is one of the node's own names, stored here or nowhere."""
+        prefix = prefix_of_handle(handle)
+        if prefix is not None:
+            return self.prefix_answer(prefix, types, indexes)
+        referral = self.referral_for(handle)
+        if referral is not None:
+            return Located(referral.values, referral)
+        service = self.service_handle_values(handle)
+        if service is not None:
+            return Located(select(service, types, indexes))
+        return None
 
     def referral_for(self, handle: str) -> Referral | None:
         """Where `prefix/suffix` is resolved, when its prefix is (below) a self-hosted one."""

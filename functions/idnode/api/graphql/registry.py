@@ -31,7 +31,7 @@ from idnode.api.graphql.types import (
     Viewer,
     connection,
 )
-from idnode.domain.handles import Handle, prefix_of_handle
+from idnode.domain.handles import Handle
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_values
 
@@ -101,40 +101,33 @@ async def resolve_name(
 def _not_stored(
     info: Info, handle: str, types: list[str], indexes: list[int]
 ) -> ResolvedIdentifier | None:
-    sites = info.context.node.sites
-    prefix = prefix_of_handle(handle)
-    if prefix is not None:
-        answer = sites.prefix_answer(prefix, types, indexes)
-        referral = answer.referral
-        if referral is None:
-            return ResolvedIdentifier(
-                handle=handle,
-                provenance=Provenance(source=AnswerSource.GENERATED),
-                _values=answer.values,
-            )
-    else:
-        referral = sites.referral_for(handle)
-        if referral is None:
-            service = sites.service_handle_values(handle)
-            if service is None:
-                return None
-            return ResolvedIdentifier(
-                handle=handle, provenance=Provenance(source=AnswerSource.GENERATED), _values=service
-            )
-    principal = info.context.principal
-    answer_ = info.context.node.resolver.resolve(
-        handle, referral.sites, types, indexes, use_cache=not principal.authenticated
+    """A name answered without a stored record (see SiteService.locate), else None."""
+    located = info.context.node.sites.locate(handle, types, indexes)
+    if located is None:
+        return None
+    if located.referral is None:
+        return ResolvedIdentifier(
+            handle=handle,
+            provenance=Provenance(source=AnswerSource.GENERATED),
+            _values=located.values,
+        )
+    answer = info.context.node.resolver.resolve(
+        handle,
+        located.referral.sites,
+        types,
+        indexes,
+        use_cache=not info.context.principal.authenticated,
     )
     return ResolvedIdentifier(
         handle=handle,
         provenance=Provenance(
             source=AnswerSource.REFERRED,
-            site=answer_.site,
-            from_cache=answer_.from_cache,
-            age_seconds=int(answer_.age),
-            stale=answer_.stale,
+            site=answer.site,
+            from_cache=answer.from_cache,
+            age_seconds=int(answer.age),
+            stale=answer.stale,
         ),
-        _values=answer_.values,
+        _values=answer.values,
     )
 
 

@@ -30,7 +30,6 @@ from idnode.domain.errors import (
     InvalidValueError,
     PayloadTooLargeError,
 )
-from idnode.domain.handles import prefix_of_handle
 from idnode.domain.records import MAX_VALUES
 from idnode.domain.values import Value, parse_decimal, parse_values, value_to_json
 from idnode.node import current_node
@@ -119,21 +118,15 @@ def resolve() -> Response[str]:
     caller = _caller()
     node = current_node()
     types, indexes = _params("type"), _indexes()
-    prefix = prefix_of_handle(handle)
-    if prefix is not None:  # a prefix handle: where the prefix is served
-        answer = node.sites.prefix_answer(prefix, types, indexes)
-        if answer.referral is None:
-            if not answer.values:
-                return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle})
-            return reply(
-                200, record_body(handle, answer.values), _cache_headers(answer.values, False)
-            )
-        referral: Referral | None = answer.referral
-    else:
-        referral = node.sites.referral_for(handle)
+    located = node.sites.locate(handle, types, indexes)
+    if located is not None and located.referral is None:  # a prefix or service handle
+        if not located.values:
+            return reply(200, {"responseCode": VALUES_NOT_FOUND, "handle": handle})
+        headers = _cache_headers(located.values, private=False)
+        return reply(200, record_body(handle, located.values), headers)
     metrics.add_metric(name="Resolutions", unit=MetricUnit.Count, value=1)
-    if referral is not None:
-        return _referred(handle, referral, caller, types, indexes)
+    if located is not None and located.referral is not None:
+        return _referred(handle, located.referral, caller, types, indexes)
     result = node.registry.resolve(handle, caller, types, indexes, public_only=_flag("publicOnly"))
     private = _flag("auth") or caller.authenticated or result.includes_restricted
     headers = _cache_headers(result.values, private)
